@@ -1,0 +1,207 @@
+//! What `step` asks the interpreter to do. Each effect states an end state ("weights 80/20",
+//! "3 replicas"), never a delta, so executing one twice is harmless.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::status::AnalysisKind;
+
+/// One thing for the interpreter to do, in the order given.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub enum Effect {
+    /// Create the ReplicaSet of a revision (if missing) from the Rollout's template, labelled
+    /// with [`crate::POD_TEMPLATE_HASH_LABEL`] and owned by the Rollout.
+    ApplyReplicaSet {
+        /// `<rollout>-<revision>`.
+        name: String,
+        /// The pod-template hash.
+        revision: String,
+        /// Desired replicas.
+        replicas: i32,
+        /// The pod template, without the hash label.
+        template: Box<PodTemplateSpec>,
+    },
+    /// Set a ReplicaSet's `spec.replicas`.
+    ScaleReplicaSet {
+        /// ReplicaSet name.
+        name: String,
+        /// Desired replicas.
+        replicas: i32,
+    },
+    /// Delete an old ReplicaSet beyond the revision history limit.
+    DeleteReplicaSet {
+        /// ReplicaSet name.
+        name: String,
+    },
+    /// Make a Service select one revision (its selector gains the pod-template hash).
+    PointService {
+        /// Service name.
+        service: String,
+        /// The revision to select.
+        revision: String,
+    },
+    /// Set the weights of the stable and canary backends of the HTTPRoute; nothing else in
+    /// the route changes. The weights sum to 100.
+    SetRouteWeights {
+        /// The route.
+        route: RouteRef,
+        /// Stable backend.
+        stable: BackendWeight,
+        /// Canary backend.
+        canary: BackendWeight,
+    },
+    /// Put KULTA's header rule on the HTTPRoute, or remove it when `rule` is unset.
+    SetHeaderRoute {
+        /// The route.
+        route: RouteRef,
+        /// The rule: matching requests go to the canary Service.
+        rule: Option<HeaderRouteRule>,
+    },
+    /// Run a PromQL query; the result comes back as a [`crate::MetricResult`] with this key.
+    QueryMetric(MetricQuery),
+    /// Send a CDEvent to the configured sink.
+    EmitCdEvent(CdEvent),
+    /// Record a Kubernetes Event on the Rollout.
+    RecordEvent(KubeEvent),
+    /// Call `step` again after this long, even if nothing changes.
+    RequeueAfter {
+        /// How long from `Observations::now`.
+        #[serde(with = "crate::duration::human")]
+        after: Duration,
+    },
+}
+
+/// An HTTPRoute by name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteRef {
+    /// Route name.
+    pub name: String,
+    /// Route namespace.
+    pub namespace: String,
+}
+
+/// A backend Service and its weight.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendWeight {
+    /// Service name.
+    pub service: String,
+    /// Weight, 0..=100.
+    pub weight: i32,
+}
+
+/// KULTA's header rule: requests matching `route` go to `service`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderRouteRule {
+    /// The header route from the step.
+    pub route: crate::spec::HeaderRoute,
+    /// The canary Service.
+    pub service: String,
+}
+
+/// Identifies one measurement of one metric; results are matched to queries by it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasurementKey {
+    /// Which analysis.
+    pub analysis: AnalysisKind,
+    /// Canary analysis step index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_index: Option<i32>,
+    /// Revision measured.
+    pub revision: String,
+    /// Measurement round, from 1.
+    pub round: u32,
+    /// Metric name.
+    pub metric: String,
+}
+
+/// A PromQL query to run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricQuery {
+    /// Echoed back with the result.
+    pub key: MeasurementKey,
+    /// Prometheus base URL.
+    pub address: String,
+    /// The query, placeholders already substituted.
+    pub query: String,
+}
+
+/// A CDEvent (spec 0.5.1) to emit; the interpreter turns it into a CloudEvent.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CdEvent {
+    /// Deterministic id, so receivers can de-duplicate after a controller restart.
+    pub id: String,
+    /// Event type.
+    pub kind: CdEventKind,
+    /// `<namespace>/<rollout>`.
+    pub subject_id: String,
+    /// Environment id.
+    pub environment: String,
+    /// Package URL of the container image.
+    pub artifact_id: String,
+    /// Revision the event is about.
+    pub revision: String,
+    /// When it happened (`Observations::now`).
+    pub timestamp: DateTime<Utc>,
+}
+
+/// CDEvents service event types.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum CdEventKind {
+    /// `dev.cdevents.service.deployed`: a new revision starts.
+    ServiceDeployed,
+    /// `dev.cdevents.service.upgraded`: a step progressed.
+    ServiceUpgraded,
+    /// `dev.cdevents.service.rolledback`: analysis failure, abort, deadline or revert.
+    ServiceRolledback,
+    /// `dev.cdevents.service.published`: the revision is stable.
+    ServicePublished,
+}
+
+/// A Kubernetes Event on the Rollout.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeEvent {
+    /// Normal or Warning.
+    #[serde(rename = "type")]
+    pub type_: EventType,
+    /// From [`crate::conditions::reason`].
+    pub reason: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// Kubernetes Event types.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// Expected transitions.
+    Normal,
+    /// Failures and rollbacks.
+    Warning,
+}
+
+impl Effect {
+    /// Whether executing this effect changes the cluster's workloads or traffic (as opposed
+    /// to querying, reporting or scheduling).
+    pub fn touches_traffic_or_scale(&self) -> bool {
+        matches!(
+            self,
+            Effect::ApplyReplicaSet { .. }
+                | Effect::ScaleReplicaSet { .. }
+                | Effect::DeleteReplicaSet { .. }
+                | Effect::PointService { .. }
+                | Effect::SetRouteWeights { .. }
+                | Effect::SetHeaderRoute { .. }
+        )
+    }
+}

@@ -1,0 +1,193 @@
+//! Everything `step` knows about the world, gathered by the interpreter before each call.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::effect::MeasurementKey;
+use crate::request::ControlRequest;
+use crate::spec::HeaderRoute;
+
+/// The inputs of one `step` besides the spec and the status.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Observations {
+    /// The current time; the core reads no clock.
+    pub now: DateTime<Utc>,
+    /// Identity of the Rollout object.
+    pub rollout: RolloutRef,
+    /// The control request recorded on the object, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ControlRequest>,
+    /// Every ReplicaSet the Rollout owns.
+    #[serde(default)]
+    pub replica_sets: Vec<ObservedReplicaSet>,
+    /// The Services the strategy names, as found (missing ones are absent).
+    #[serde(default)]
+    pub services: Vec<ObservedService>,
+    /// The managed parts of the HTTPRoute, when traffic routing is configured and it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<ObservedHttpRoute>,
+    /// Metric results that arrived since the last step.
+    #[serde(default)]
+    pub metric_results: Vec<MetricResult>,
+    /// CDEvents environment id; the namespace when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdevents_environment: Option<String>,
+}
+
+/// Identity of the Rollout object.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutRef {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.uid`, part of every CDEvent id.
+    pub uid: String,
+    /// `metadata.generation`.
+    pub generation: i64,
+}
+
+/// A ReplicaSet owned by the Rollout.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedReplicaSet {
+    /// Object name (`<rollout>-<revision>`).
+    pub name: String,
+    /// The pod-template hash label.
+    pub revision: String,
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// `status.readyReplicas`.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// `status.availableReplicas`.
+    #[serde(default)]
+    pub available_replicas: i32,
+    /// `metadata.creationTimestamp`, to find the oldest for history cleanup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// A Service and the revision its selector names.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedService {
+    /// Service name.
+    pub name: String,
+    /// The pod-template hash in its selector, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+/// The parts of the HTTPRoute KULTA manages.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedHttpRoute {
+    /// Backends naming the stable or canary Service, with their weights.
+    #[serde(default)]
+    pub backends: Vec<ObservedBackend>,
+    /// The header rule KULTA owns, if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_route: Option<HeaderRoute>,
+}
+
+/// One backend reference of the HTTPRoute.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedBackend {
+    /// Service name.
+    pub service: String,
+    /// Its weight (Gateway API default 1 when unset).
+    pub weight: i32,
+}
+
+impl ObservedHttpRoute {
+    /// The weight of a Service's backend, if referenced.
+    pub fn weight_of(&self, service: &str) -> Option<i32> {
+        self.backends
+            .iter()
+            .find(|b| b.service == service)
+            .map(|b| b.weight)
+    }
+}
+
+/// The answer to a `QueryMetric` effect.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResult {
+    /// The key of the query this answers.
+    pub key: MeasurementKey,
+    /// What came back.
+    pub value: MetricValue,
+    /// When it was measured.
+    pub time: DateTime<Utc>,
+}
+
+/// What a metric query returned.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub enum MetricValue {
+    /// A sample. Prometheus may return NaN or infinities; they are written as `"NaN"`,
+    /// `"+Inf"`, `"-Inf"`.
+    Sample(#[serde(with = "sample")] f64),
+    /// The query matched no series (for example, no traffic at night).
+    Empty,
+    /// The query failed.
+    Error(String),
+}
+
+/// Serde for samples: JSON numbers, or Prometheus' spelling of non-finite values.
+mod sample {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+        if value.is_nan() {
+            serializer.serialize_str("NaN")
+        } else if value.is_infinite() {
+            serializer.serialize_str(if *value > 0.0 { "+Inf" } else { "-Inf" })
+        } else {
+            serializer.serialize_f64(*value)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(value) => Ok(value),
+            Raw::Text(text) => match text.as_str() {
+                "NaN" => Ok(f64::NAN),
+                "+Inf" | "Inf" => Ok(f64::INFINITY),
+                "-Inf" => Ok(f64::NEG_INFINITY),
+                other => other
+                    .parse()
+                    .map_err(|_| de::Error::custom(format!("{other:?} is not a sample value"))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_samples_round_trip_through_json() {
+        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.25] {
+            let json = serde_json::to_string(&MetricValue::Sample(value)).unwrap();
+            let back: MetricValue = serde_json::from_str(&json).unwrap();
+            match back {
+                MetricValue::Sample(read) if value.is_nan() => assert!(read.is_nan()),
+                MetricValue::Sample(read) => assert_eq!(read, value),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! A deterministic model cluster: it carries out [`Effect`]s on an in-memory world and
+//! produces the next [`Observations`], on virtual time. Tests and simulations drive `step`
+//! through it; nothing here reads a clock or draws a random number.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::effect::{Effect, MeasurementKey};
+use crate::observations::{
+    MetricResult, MetricValue, Observations, ObservedBackend, ObservedHttpRoute,
+    ObservedReplicaSet, ObservedService, RolloutRef,
+};
+use crate::request::ControlRequest;
+use crate::spec::RolloutSpec;
+use crate::status::RolloutStatus;
+
+/// Where metric values come from in a simulation.
+pub trait MetricSource {
+    /// The value of the metric measured by `key` at `now`.
+    fn value(&mut self, key: &MeasurementKey, now: DateTime<Utc>) -> MetricValue;
+}
+
+impl<F: FnMut(&MeasurementKey, DateTime<Utc>) -> MetricValue> MetricSource for F {
+    fn value(&mut self, key: &MeasurementKey, now: DateTime<Utc>) -> MetricValue {
+        self(key, now)
+    }
+}
+
+/// How the pods of a revision behave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PodBehaviour {
+    /// Ready this long after they are created.
+    ReadyAfter(TimeDelta),
+    /// Never ready (image pull failure, crash loop).
+    NeverReady,
+}
+
+/// A ReplicaSet in the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimReplicaSet {
+    /// Pod-template hash.
+    pub revision: String,
+    /// Desired pods.
+    pub replicas: i32,
+    /// When each not-yet-ready pod becomes ready (`None`: never).
+    pub pending: Vec<Option<DateTime<Utc>>>,
+    /// Ready pods.
+    pub ready: i32,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The model cluster.
+pub struct World {
+    /// Virtual time.
+    pub now: DateTime<Utc>,
+    /// The Rollout's identity.
+    pub rollout: RolloutRef,
+    /// ReplicaSets by name.
+    pub replica_sets: BTreeMap<String, SimReplicaSet>,
+    /// Services by name, with the revision they select.
+    pub services: BTreeMap<String, Option<String>>,
+    /// The HTTPRoute's managed parts, if the route exists.
+    pub route: Option<ObservedHttpRoute>,
+    /// Results not yet observed.
+    pub pending_results: Vec<MetricResult>,
+    /// The request annotation currently on the object.
+    pub request: Option<ControlRequest>,
+    /// Pod behaviour per revision; `default_pods` for the others.
+    pub pods: BTreeMap<String, PodBehaviour>,
+    /// Pod behaviour of revisions without an entry in `pods`.
+    pub default_pods: PodBehaviour,
+    metrics: Box<dyn MetricSource>,
+}
+
+impl World {
+    /// An empty cluster at `now` with the named Services and (optionally) an HTTPRoute that
+    /// references the given backends.
+    pub fn new(
+        now: DateTime<Utc>,
+        rollout: RolloutRef,
+        services: &[&str],
+        route_backends: Option<&[&str]>,
+        metrics: impl MetricSource + 'static,
+    ) -> Self {
+        World {
+            now,
+            rollout,
+            replica_sets: BTreeMap::new(),
+            services: services.iter().map(|s| (s.to_string(), None)).collect(),
+            route: route_backends.map(|backends| ObservedHttpRoute {
+                backends: backends
+                    .iter()
+                    .map(|service| ObservedBackend {
+                        service: service.to_string(),
+                        weight: 1,
+                    })
+                    .collect(),
+                header_route: None,
+            }),
+            pending_results: Vec::new(),
+            request: None,
+            pods: BTreeMap::new(),
+            default_pods: PodBehaviour::ReadyAfter(TimeDelta::seconds(10)),
+            metrics: Box::new(metrics),
+        }
+    }
+
+    /// Observe the world; metric results are handed over once.
+    pub fn observe(&mut self) -> Observations {
+        Observations {
+            now: self.now,
+            rollout: self.rollout.clone(),
+            request: self.request.clone(),
+            replica_sets: self
+                .replica_sets
+                .iter()
+                .map(|(name, rs)| ObservedReplicaSet {
+                    name: name.clone(),
+                    revision: rs.revision.clone(),
+                    replicas: rs.replicas,
+                    ready_replicas: rs.ready,
+                    available_replicas: rs.ready,
+                    created_at: Some(rs.created_at),
+                })
+                .collect(),
+            services: self
+                .services
+                .iter()
+                .map(|(name, revision)| ObservedService {
+                    name: name.clone(),
+                    revision: revision.clone(),
+                })
+                .collect(),
+            http_route: self.route.clone(),
+            metric_results: std::mem::take(&mut self.pending_results),
+            cdevents_environment: None,
+        }
+    }
+
+    /// Carry out effects, in order. Returns whether any changed the cluster.
+    pub fn apply(&mut self, effects: &[Effect]) -> bool {
+        let mut changed = false;
+        for effect in effects {
+            changed |= self.apply_one(effect);
+        }
+        changed
+    }
+
+    fn apply_one(&mut self, effect: &Effect) -> bool {
+        let now = self.now;
+        match effect {
+            Effect::ApplyReplicaSet {
+                name,
+                revision,
+                replicas,
+                ..
+            } => {
+                if self.replica_sets.contains_key(name) {
+                    return false;
+                }
+                self.replica_sets.insert(
+                    name.clone(),
+                    SimReplicaSet {
+                        revision: revision.clone(),
+                        replicas: 0,
+                        pending: Vec::new(),
+                        ready: 0,
+                        created_at: now,
+                    },
+                );
+                self.scale(name, *replicas);
+                true
+            }
+            Effect::ScaleReplicaSet { name, replicas } => self.scale(name, *replicas),
+            Effect::DeleteReplicaSet { name } => self.replica_sets.remove(name).is_some(),
+            Effect::PointService { service, revision } => match self.services.get_mut(service) {
+                Some(current) if current.as_ref() != Some(revision) => {
+                    *current = Some(revision.clone());
+                    true
+                }
+                _ => false,
+            },
+            Effect::SetRouteWeights { stable, canary, .. } => {
+                let Some(route) = self.route.as_mut() else {
+                    return false;
+                };
+                let mut changed = false;
+                for backend in &mut route.backends {
+                    for wanted in [stable, canary] {
+                        if backend.service == wanted.service && backend.weight != wanted.weight {
+                            backend.weight = wanted.weight;
+                            changed = true;
+                        }
+                    }
+                }
+                changed
+            }
+            Effect::SetHeaderRoute { rule, .. } => {
+                let Some(route) = self.route.as_mut() else {
+                    return false;
+                };
+                let wanted = rule.as_ref().map(|rule| rule.route.clone());
+                let changed = route.header_route != wanted;
+                route.header_route = wanted;
+                changed
+            }
+            Effect::QueryMetric(query) => {
+                let value = self.metrics.value(&query.key, now);
+                self.pending_results.push(MetricResult {
+                    key: query.key.clone(),
+                    value,
+                    time: now,
+                });
+                true
+            }
+            Effect::EmitCdEvent(_) | Effect::RecordEvent(_) | Effect::RequeueAfter { .. } => false,
+        }
+    }
+
+    fn scale(&mut self, name: &str, replicas: i32) -> bool {
+        let now = self.now;
+        let Some(rs) = self.replica_sets.get_mut(name) else {
+            return false;
+        };
+        if rs.replicas == replicas {
+            return false;
+        }
+        let behaviour = self
+            .pods
+            .get(&rs.revision)
+            .unwrap_or(&self.default_pods)
+            .clone();
+        let existing = rs.ready + i32::try_from(rs.pending.len()).unwrap_or(i32::MAX);
+        if replicas > existing {
+            for _ in existing..replicas {
+                rs.pending.push(match &behaviour {
+                    PodBehaviour::ReadyAfter(delay) => Some(now + *delay),
+                    PodBehaviour::NeverReady => None,
+                });
+            }
+        } else {
+            // Not-ready pods go first, as a ReplicaSet controller prefers.
+            let mut excess = existing - replicas;
+            while excess > 0 && !rs.pending.is_empty() {
+                rs.pending.pop();
+                excess -= 1;
+            }
+            rs.ready -= excess;
+        }
+        rs.replicas = replicas;
+        true
+    }
+
+    /// The next time a pod becomes ready, if any.
+    pub fn next_pod_event(&self) -> Option<DateTime<Utc>> {
+        self.replica_sets
+            .values()
+            .flat_map(|rs| rs.pending.iter().flatten())
+            .copied()
+            .min()
+    }
+
+    /// Move virtual time forward, making pods ready on schedule.
+    pub fn advance_to(&mut self, at: DateTime<Utc>) {
+        if at > self.now {
+            self.now = at;
+        }
+        let now = self.now;
+        for rs in self.replica_sets.values_mut() {
+            let before = rs.pending.len();
+            rs.pending
+                .retain(|ready_at| ready_at.is_none_or(|t| t > now));
+            rs.ready += i32::try_from(before - rs.pending.len()).unwrap_or(0);
+        }
+    }
+
+    /// Route weight of a Service's backend, if the route references it.
+    pub fn weight_of(&self, service: &str) -> Option<i32> {
+        self.route.as_ref().and_then(|r| r.weight_of(service))
+    }
+
+    /// Ready pods of a revision.
+    pub fn ready_of(&self, revision: &str) -> i32 {
+        self.replica_sets
+            .values()
+            .filter(|rs| rs.revision == revision)
+            .map(|rs| rs.ready)
+            .sum()
+    }
+}
+
+/// One call of `step` in a simulation.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The status before.
+    pub before: RolloutStatus,
+    /// What was observed.
+    pub observations: Observations,
+    /// The status after.
+    pub after: RolloutStatus,
+    /// The effects returned.
+    pub effects: Vec<Effect>,
+}
+
+/// Drives `step` against a [`World`] on virtual time.
+pub struct Sim {
+    /// The spec (tests change it to simulate template edits).
+    pub spec: RolloutSpec,
+    /// The status as persisted.
+    pub status: RolloutStatus,
+    /// The cluster.
+    pub world: World,
+    /// Every step so far.
+    pub records: Vec<Record>,
+    requeue_at: Option<DateTime<Utc>>,
+}
+
+impl Sim {
+    /// A simulation with an empty status.
+    pub fn new(spec: RolloutSpec, world: World) -> Self {
+        Sim {
+            spec,
+            status: RolloutStatus::default(),
+            world,
+            records: Vec::new(),
+            requeue_at: None,
+        }
+    }
+
+    /// Observe, step, apply. Returns whether the world changed.
+    pub fn step_once(&mut self) -> bool {
+        let observations = self.world.observe();
+        let (after, effects) = crate::step(&self.spec, &self.status, &observations);
+        self.requeue_at = effects.iter().find_map(|effect| match effect {
+            Effect::RequeueAfter { after } => TimeDelta::from_std(*after)
+                .ok()
+                .map(|delta| observations.now + delta),
+            _ => None,
+        });
+        let changed = self.world.apply(&effects);
+        let status_changed = after != self.status;
+        self.records.push(Record {
+            before: std::mem::replace(&mut self.status, after.clone()),
+            observations,
+            after,
+            effects,
+        });
+        changed || status_changed
+    }
+
+    /// Step until nothing changes at the current instant (bounded), as watch events would.
+    pub fn settle(&mut self) {
+        for _ in 0..32 {
+            if !self.step_once() {
+                return;
+            }
+        }
+    }
+
+    /// Run until virtual time `until`, stepping at every wake-up and pod event.
+    /// Returns the number of steps taken; stops after `max_steps`.
+    pub fn run_until(&mut self, until: DateTime<Utc>, max_steps: usize) -> usize {
+        let start = self.records.len();
+        self.settle();
+        while self.records.len() - start < max_steps {
+            let next = [self.requeue_at, self.world.next_pod_event()]
+                .into_iter()
+                .flatten()
+                .filter(|at| *at > self.world.now)
+                .min();
+            match next {
+                Some(at) if at <= until => {
+                    self.world.advance_to(at);
+                    self.settle();
+                }
+                _ => {
+                    self.world.advance_to(until);
+                    self.settle();
+                    break;
+                }
+            }
+        }
+        self.records.len() - start
+    }
+
+    /// Run for `seconds` of virtual time.
+    pub fn run_for(&mut self, seconds: i64) -> usize {
+        let until = self.world.now + TimeDelta::seconds(seconds);
+        self.run_until(until, 10_000)
+    }
+
+    /// Put a request on the object (as `kulta promote` would) and react to it at once.
+    pub fn request(&mut self, request: ControlRequest) {
+        self.world.request = Some(request);
+        self.settle();
+    }
+
+    /// Change the spec (as `kubectl apply` would) and react to it at once.
+    pub fn edit(&mut self, edit: impl FnOnce(&mut RolloutSpec)) {
+        edit(&mut self.spec);
+        self.world.rollout.generation += 1;
+        self.settle();
+    }
+
+    /// Every effect returned so far.
+    pub fn effects(&self) -> impl Iterator<Item = &Effect> {
+        self.records.iter().flat_map(|record| record.effects.iter())
+    }
+}

@@ -1,0 +1,322 @@
+//! What KULTA writes back: the Rollout's status. It is the only memory the core has, so every
+//! wait, timer and handled request lives here and survives a controller restart.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The Rollout's status subresource.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// Where the rollout stands; unset until the first reconcile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The `metadata.generation` this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Pod-template hash of the revision serving production traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_revision: Option<String>,
+    /// Pod-template hash of the revision being rolled out (or rolled back, or drained).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_revision: Option<String>,
+    /// Canary: index of the step being run; equal to the number of steps once all are done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_index: Option<i32>,
+    /// Canary: percentage of traffic the canary revision receives right now.
+    #[serde(default)]
+    pub current_weight: i32,
+    /// When the current pause step began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_start_time: Option<DateTime<Utc>>,
+    /// A person paused the rollout; nothing advances until resumed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paused_by_user: bool,
+    /// Steps and analyses are skipped: promoted with `--full`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub full_promotion: bool,
+    /// Since when the rollout has been waiting for pods, for the progress deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<WaitingForPods>,
+    /// Blue-green promotion state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenStatus>,
+    /// The background analysis of the current revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_analysis: Option<AnalysisRun>,
+    /// The gating analysis of the current step (canary) or promotion stage (blue-green).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_analysis: Option<AnalysisRun>,
+    /// Token of the last control request handled, so each is handled exactly once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request_token: Option<String>,
+    /// How many times this revision was retried; part of the CDEvent ids.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+    /// Pods owned by the rollout (desired, all revisions), for `kubectl` and the scale
+    /// subresource.
+    #[serde(default)]
+    pub replicas: i32,
+    /// Ready pods, all revisions.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// Pods of the revision being rolled out (the stable one when none is).
+    #[serde(default)]
+    pub updated_replicas: i32,
+    /// Label selector as a string, for the scale subresource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Human-readable summary of the latest transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Standard conditions.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+/// Where a rollout stands.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+pub enum Phase {
+    /// Not yet started: nothing has been deployed (for example, the spec is invalid).
+    Initializing,
+    /// A new revision is being shipped.
+    Progressing,
+    /// Waiting for a person: an indefinite pause step, a user pause, or inconclusive analysis.
+    Paused,
+    /// Blue-green: the new revision is up behind the preview Service, not yet promoted.
+    Preview,
+    /// The template's revision is stable and serves all traffic.
+    Completed,
+    /// The new revision was rolled back; a new template or a retry starts again.
+    Failed,
+}
+
+impl Phase {
+    /// Completed and Failed end a rollout; only a new revision or a request leaves them.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Completed | Phase::Failed)
+    }
+}
+
+/// The rollout is waiting for pods; the progress deadline counts from `since`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingForPods {
+    /// When the wait began, or when pods last made progress.
+    pub since: DateTime<Utc>,
+    /// A count that grows as the awaited pods make progress; a change restarts the deadline.
+    pub progress: i32,
+}
+
+/// Blue-green promotion state of the preview revision.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStatus {
+    /// When the preview became ready and passed pre-promotion analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotable_since: Option<DateTime<Utc>>,
+    /// Promotion was asked for (by a person or automatically); scale to full, then switch.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub promotion_requested: bool,
+    /// When the active Service was switched to the new revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<DateTime<Utc>>,
+}
+
+/// One analysis of one revision.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRun {
+    /// Which analysis of the spec this is.
+    pub kind: AnalysisKind,
+    /// Canary `analysis` step: its index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_index: Option<i32>,
+    /// The revision measured.
+    pub revision: String,
+    /// Measurement rounds issued so far.
+    pub round: u32,
+    /// When the next round is due; unset once the run has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_measurement_time: Option<DateTime<Utc>>,
+    /// Outcome so far.
+    pub phase: AnalysisPhase,
+    /// Per-metric state.
+    pub metrics: Vec<MetricStatus>,
+}
+
+/// Which analysis of the spec a run belongs to.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+pub enum AnalysisKind {
+    /// Canary or simple `analysis`, running in the background.
+    Background,
+    /// A canary `analysis` step.
+    Step,
+    /// Blue-green `prePromotionAnalysis`.
+    PrePromotion,
+    /// Blue-green `postPromotionAnalysis`.
+    PostPromotion,
+}
+
+/// Outcome of an analysis run.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum AnalysisPhase {
+    /// Measuring.
+    Running,
+    /// Every metric reached its successful count (gating analyses only).
+    Successful,
+    /// A metric failed more than `failureLimit` times in a row.
+    Failed,
+    /// A metric was inconclusive more than `inconclusiveLimit` times in a row; a person decides.
+    Inconclusive,
+}
+
+/// The state of one metric within a run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricStatus {
+    /// Metric name.
+    pub name: String,
+    /// The last value measured, as Prometheus writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_value: Option<String>,
+    /// How the last measurement was judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outcome: Option<MeasurementOutcome>,
+    /// The round of the last measurement judged; each round is judged once.
+    #[serde(default)]
+    pub last_round: u32,
+    /// Successful measurements.
+    #[serde(default)]
+    pub successes: u32,
+    /// Failed measurements in a row.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// Inconclusive measurements in a row.
+    #[serde(default)]
+    pub consecutive_inconclusives: u32,
+    /// Why the last measurement was judged as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// How one measurement was judged.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum MeasurementOutcome {
+    /// Inside the threshold range.
+    Success,
+    /// Outside the threshold range.
+    Failure,
+    /// No usable value: empty result, NaN, query error or no answer.
+    Inconclusive,
+}
+
+/// A standard Kubernetes condition.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// What the condition is about.
+    #[serde(rename = "type")]
+    pub type_: ConditionType,
+    /// Whether it holds.
+    pub status: ConditionStatus,
+    /// One CamelCase word, from [`crate::conditions::reason`].
+    pub reason: String,
+    /// What happened, for a person.
+    pub message: String,
+    /// When `status` last changed.
+    pub last_transition_time: DateTime<Utc>,
+}
+
+/// The conditions KULTA sets.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+pub enum ConditionType {
+    /// A new revision is moving forward (False once it failed).
+    Progressing,
+    /// The rollout waits for a person or a timer.
+    Paused,
+    /// The template's revision is stable.
+    Completed,
+    /// Enough ready pods serve the rollout.
+    Available,
+    /// The spec cannot be acted on; the message names the field.
+    InvalidSpec,
+}
+
+/// Whether a condition holds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ConditionStatus {
+    /// It holds.
+    True,
+    /// It does not.
+    False,
+    /// Not known.
+    Unknown,
+}
+
+impl RolloutStatus {
+    /// The condition of this type, if set.
+    pub fn condition(&self, type_: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// Set a condition; its transition time moves only when its status changes.
+    pub fn set_condition(
+        &mut self,
+        type_: ConditionType,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl Into<String>,
+        now: DateTime<Utc>,
+    ) {
+        let message = message.into();
+        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(existing) => {
+                if existing.status != status {
+                    existing.last_transition_time = now;
+                }
+                existing.status = status;
+                existing.reason = reason.to_string();
+                existing.message = message;
+            }
+            None => {
+                self.conditions.push(Condition {
+                    type_,
+                    status,
+                    reason: reason.to_string(),
+                    message,
+                    last_transition_time: now,
+                });
+                self.conditions.sort_by_key(|c| c.type_);
+            }
+        }
+    }
+
+    /// Remove a condition.
+    pub fn clear_condition(&mut self, type_: ConditionType) {
+        self.conditions.retain(|c| c.type_ != type_);
+    }
+
+    /// Waiting for a person because an analysis was inconclusive.
+    pub fn analysis_inconclusive(&self) -> bool {
+        [&self.gate_analysis, &self.background_analysis]
+            .into_iter()
+            .flatten()
+            .any(|run| run.phase == AnalysisPhase::Inconclusive)
+    }
+}

@@ -1,0 +1,469 @@
+//! Analysis runs: issue a round of queries every interval, judge each result exactly once,
+//! and conclude when a limit is crossed or (for gates) enough successes are in.
+//!
+//! An empty result, NaN, a query error or a missing answer is inconclusive, never a success.
+
+use chrono::{DateTime, Utc};
+
+use crate::effect::{MeasurementKey, MetricQuery};
+use crate::observations::{MetricResult, MetricValue};
+use crate::spec::ThresholdRange;
+use crate::status::{AnalysisKind, AnalysisPhase, AnalysisRun, MeasurementOutcome, MetricStatus};
+use crate::validate::AnalysisPlan;
+
+/// Where a run stands after this step.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Verdict {
+    /// Still measuring.
+    Running,
+    /// A gate passed.
+    Passed,
+    /// A metric failed too often; the message says which, what value and which bound.
+    Failed(String),
+    /// A metric was inconclusive too often.
+    Inconclusive(String),
+}
+
+/// Values substituted into queries.
+pub(crate) struct QueryVars<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub stable_revision: &'a str,
+}
+
+/// What a run asks of the step: queries to send and when to wake up.
+#[derive(Default)]
+pub(crate) struct RunOutput {
+    pub queries: Vec<MetricQuery>,
+    pub wake_at: Option<DateTime<Utc>>,
+}
+
+/// A fresh run of `plan` for `revision`.
+pub(crate) fn new_run(
+    kind: AnalysisKind,
+    step_index: Option<i32>,
+    revision: &str,
+    plan: &AnalysisPlan,
+) -> AnalysisRun {
+    AnalysisRun {
+        kind,
+        step_index,
+        revision: revision.to_string(),
+        round: 0,
+        next_measurement_time: None,
+        phase: AnalysisPhase::Running,
+        metrics: plan
+            .metrics
+            .iter()
+            .map(|metric| MetricStatus {
+                name: metric.name.clone(),
+                last_value: None,
+                last_outcome: None,
+                last_round: 0,
+                successes: 0,
+                consecutive_failures: 0,
+                consecutive_inconclusives: 0,
+                message: None,
+            })
+            .collect(),
+    }
+}
+
+/// Whether `run` is the run of this analysis for this revision.
+pub(crate) fn is_run_of(
+    run: &AnalysisRun,
+    kind: AnalysisKind,
+    step_index: Option<i32>,
+    revision: &str,
+) -> bool {
+    run.kind == kind && run.step_index == step_index && run.revision == revision
+}
+
+/// Fold in results, conclude if a limit is crossed, and issue the next round when due.
+pub(crate) fn advance(
+    run: &mut AnalysisRun,
+    plan: &AnalysisPlan,
+    gating: bool,
+    now: DateTime<Utc>,
+    results: &[MetricResult],
+    vars: &QueryVars<'_>,
+    out: &mut RunOutput,
+) -> Verdict {
+    if run.phase != AnalysisPhase::Running {
+        return verdict_of(run, plan);
+    }
+    for result in results {
+        let key = &result.key;
+        let ours = key.analysis == run.kind
+            && key.step_index == run.step_index
+            && key.revision == run.revision
+            && key.round == run.round;
+        if !ours {
+            continue;
+        }
+        let range = plan
+            .metrics
+            .iter()
+            .find(|m| m.name == key.metric)
+            .map(|m| m.threshold_range);
+        let metric = run.metrics.iter_mut().find(|m| m.name == key.metric);
+        if let (Some(metric), Some(range)) = (metric, range)
+            && metric.last_round < run.round
+        {
+            let (outcome, value, message) = judge(&result.value, range);
+            record(metric, run.round, outcome, value, message);
+        }
+    }
+    if let Some(verdict) = conclude(run, plan, gating) {
+        return verdict;
+    }
+    let due = run.next_measurement_time.is_none_or(|at| now >= at);
+    if due {
+        let round = run.round;
+        if round > 0 {
+            for metric in run.metrics.iter_mut().filter(|m| m.last_round < round) {
+                let message = format!("no result for round {round}");
+                record(
+                    metric,
+                    round,
+                    MeasurementOutcome::Inconclusive,
+                    None,
+                    message,
+                );
+            }
+            if let Some(verdict) = conclude(run, plan, gating) {
+                return verdict;
+            }
+        }
+        run.round += 1;
+        run.next_measurement_time = Some(now + plan.interval);
+        for metric in &plan.metrics {
+            out.queries.push(MetricQuery {
+                key: MeasurementKey {
+                    analysis: run.kind,
+                    step_index: run.step_index,
+                    revision: run.revision.clone(),
+                    round: run.round,
+                    metric: metric.name.clone(),
+                },
+                address: plan.address.clone(),
+                query: substitute(&metric.query, vars, &run.revision),
+            });
+        }
+    }
+    out.wake_at = run.next_measurement_time;
+    Verdict::Running
+}
+
+/// Measure an inconclusive run again from now: the person who resumed it wants fresh data.
+pub(crate) fn resume(run: &mut AnalysisRun, now: DateTime<Utc>) {
+    if run.phase == AnalysisPhase::Inconclusive {
+        run.phase = AnalysisPhase::Running;
+        run.next_measurement_time = Some(now);
+        for metric in &mut run.metrics {
+            metric.consecutive_inconclusives = 0;
+        }
+    }
+}
+
+/// A person accepted an inconclusive gate: treat it as passed.
+pub(crate) fn accept(run: &mut AnalysisRun) {
+    run.phase = AnalysisPhase::Successful;
+    run.next_measurement_time = None;
+    for metric in &mut run.metrics {
+        metric.consecutive_inconclusives = 0;
+    }
+}
+
+/// Stop measuring; the run keeps its figures for people to read.
+pub(crate) fn stop(run: &mut AnalysisRun) {
+    run.next_measurement_time = None;
+}
+
+fn conclude(run: &mut AnalysisRun, plan: &AnalysisPlan, gating: bool) -> Option<Verdict> {
+    let verdict = verdict_of(run, plan);
+    let phase = match verdict {
+        Verdict::Failed(_) => AnalysisPhase::Failed,
+        Verdict::Inconclusive(_) => AnalysisPhase::Inconclusive,
+        Verdict::Passed | Verdict::Running => {
+            let passed = gating && run.metrics.iter().all(|m| m.successes >= plan.count);
+            if !passed {
+                return None;
+            }
+            AnalysisPhase::Successful
+        }
+    };
+    run.phase = phase;
+    run.next_measurement_time = None;
+    Some(match phase {
+        AnalysisPhase::Successful => Verdict::Passed,
+        _ => verdict,
+    })
+}
+
+fn verdict_of(run: &AnalysisRun, plan: &AnalysisPlan) -> Verdict {
+    let explain = |metric: &MetricStatus| {
+        format!(
+            "metric {:?} {}",
+            metric.name,
+            metric.message.as_deref().unwrap_or("has no measurement")
+        )
+    };
+    if let Some(metric) = run
+        .metrics
+        .iter()
+        .find(|m| m.consecutive_failures > plan.failure_limit)
+    {
+        return Verdict::Failed(explain(metric));
+    }
+    if let Some(metric) = run
+        .metrics
+        .iter()
+        .find(|m| m.consecutive_inconclusives > plan.inconclusive_limit)
+    {
+        return Verdict::Inconclusive(explain(metric));
+    }
+    match run.phase {
+        AnalysisPhase::Successful => Verdict::Passed,
+        // A person accepted or retried it; nothing crosses a limit any more.
+        _ => Verdict::Running,
+    }
+}
+
+fn judge(
+    value: &MetricValue,
+    range: ThresholdRange,
+) -> (MeasurementOutcome, Option<String>, String) {
+    match value {
+        MetricValue::Sample(v) if v.is_nan() => (
+            MeasurementOutcome::Inconclusive,
+            Some("NaN".into()),
+            "value NaN is not a number".into(),
+        ),
+        MetricValue::Sample(v) => {
+            let shown = format_sample(*v);
+            let (outcome, message) = match (range.min, range.max) {
+                (Some(min), _) if *v < min => (
+                    MeasurementOutcome::Failure,
+                    format!("value {shown} is below min {}", format_sample(min)),
+                ),
+                (_, Some(max)) if *v > max => (
+                    MeasurementOutcome::Failure,
+                    format!("value {shown} is above max {}", format_sample(max)),
+                ),
+                _ => (
+                    MeasurementOutcome::Success,
+                    format!("value {shown} is within range"),
+                ),
+            };
+            (outcome, Some(shown), message)
+        }
+        MetricValue::Empty => (
+            MeasurementOutcome::Inconclusive,
+            None,
+            "query returned no data".into(),
+        ),
+        MetricValue::Error(error) => (
+            MeasurementOutcome::Inconclusive,
+            None,
+            format!("query failed: {error}"),
+        ),
+    }
+}
+
+fn record(
+    metric: &mut MetricStatus,
+    round: u32,
+    outcome: MeasurementOutcome,
+    value: Option<String>,
+    message: String,
+) {
+    metric.last_round = round;
+    metric.last_outcome = Some(outcome);
+    metric.last_value = value;
+    metric.message = Some(message);
+    match outcome {
+        MeasurementOutcome::Success => {
+            metric.successes += 1;
+            metric.consecutive_failures = 0;
+            metric.consecutive_inconclusives = 0;
+        }
+        MeasurementOutcome::Failure => {
+            metric.consecutive_failures += 1;
+            metric.consecutive_inconclusives = 0;
+        }
+        // No information: neither breaks nor extends a run of failures.
+        MeasurementOutcome::Inconclusive => metric.consecutive_inconclusives += 1,
+    }
+}
+
+/// A sample as Prometheus writes it.
+fn format_sample(value: f64) -> String {
+    if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        format!("{value}")
+    }
+}
+
+fn substitute(query: &str, vars: &QueryVars<'_>, revision: &str) -> String {
+    query
+        .replace("{{namespace}}", vars.namespace)
+        .replace("{{name}}", vars.name)
+        .replace("{{revision}}", revision)
+        .replace("{{stableRevision}}", vars.stable_revision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::MetricSpec;
+    use chrono::{TimeDelta, TimeZone};
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + TimeDelta::seconds(seconds)
+    }
+
+    fn plan(failure_limit: u32, inconclusive_limit: u32) -> AnalysisPlan {
+        AnalysisPlan {
+            interval: TimeDelta::seconds(60),
+            failure_limit,
+            inconclusive_limit,
+            count: 2,
+            address: "http://prom:9090".into(),
+            metrics: vec![MetricSpec {
+                name: "error-rate".into(),
+                query: "rate(errors{ns=\"{{namespace}}\",rev=\"{{revision}}\"}[1m])".into(),
+                threshold_range: ThresholdRange {
+                    min: None,
+                    max: Some(0.05),
+                },
+            }],
+        }
+    }
+
+    fn vars() -> QueryVars<'static> {
+        QueryVars {
+            namespace: "shop",
+            name: "web",
+            stable_revision: "s1",
+        }
+    }
+
+    fn answer(run: &AnalysisRun, value: MetricValue, at: i64) -> MetricResult {
+        MetricResult {
+            key: MeasurementKey {
+                analysis: run.kind,
+                step_index: run.step_index,
+                revision: run.revision.clone(),
+                round: run.round,
+                metric: "error-rate".into(),
+            },
+            value,
+            time: t(at),
+        }
+    }
+
+    #[test]
+    fn first_advance_issues_a_substituted_query_and_wakes_after_the_interval() {
+        let plan = plan(0, 0);
+        let mut run = new_run(AnalysisKind::Step, Some(2), "c1", &plan);
+        let mut out = RunOutput::default();
+        let verdict = advance(&mut run, &plan, true, t(0), &[], &vars(), &mut out);
+        assert_eq!(verdict, Verdict::Running);
+        assert_eq!(out.queries.len(), 1);
+        assert_eq!(
+            out.queries[0].query,
+            "rate(errors{ns=\"shop\",rev=\"c1\"}[1m])"
+        );
+        assert_eq!(out.wake_at, Some(t(60)));
+    }
+
+    #[test]
+    fn gate_passes_after_count_successes() {
+        let plan = plan(0, 0);
+        let mut run = new_run(AnalysisKind::Step, Some(0), "c1", &plan);
+        let mut out = RunOutput::default();
+        advance(&mut run, &plan, true, t(0), &[], &vars(), &mut out);
+        let ok = answer(&run, MetricValue::Sample(0.01), 1);
+        assert_eq!(
+            advance(&mut run, &plan, true, t(1), &[ok], &vars(), &mut out),
+            Verdict::Running
+        );
+        advance(&mut run, &plan, true, t(60), &[], &vars(), &mut out);
+        let ok = answer(&run, MetricValue::Sample(0.02), 61);
+        assert_eq!(
+            advance(&mut run, &plan, true, t(61), &[ok], &vars(), &mut out),
+            Verdict::Passed
+        );
+    }
+
+    #[test]
+    fn failure_beyond_the_limit_names_metric_value_and_bound() {
+        let plan = plan(0, 0);
+        let mut run = new_run(AnalysisKind::Background, None, "c1", &plan);
+        let mut out = RunOutput::default();
+        advance(&mut run, &plan, false, t(0), &[], &vars(), &mut out);
+        let bad = answer(&run, MetricValue::Sample(0.12), 1);
+        let verdict = advance(&mut run, &plan, false, t(1), &[bad], &vars(), &mut out);
+        assert_eq!(
+            verdict,
+            Verdict::Failed("metric \"error-rate\" value 0.12 is above max 0.05".into())
+        );
+        assert_eq!(run.phase, AnalysisPhase::Failed);
+    }
+
+    #[test]
+    fn empty_nan_and_errors_are_inconclusive_never_success() {
+        for value in [
+            MetricValue::Empty,
+            MetricValue::Sample(f64::NAN),
+            MetricValue::Error("timeout".into()),
+        ] {
+            let plan = plan(0, 0);
+            let mut run = new_run(AnalysisKind::Step, Some(0), "c1", &plan);
+            let mut out = RunOutput::default();
+            advance(&mut run, &plan, true, t(0), &[], &vars(), &mut out);
+            let result = answer(&run, value.clone(), 1);
+            let verdict = advance(&mut run, &plan, true, t(1), &[result], &vars(), &mut out);
+            assert!(
+                matches!(verdict, Verdict::Inconclusive(_)),
+                "{value:?}: {verdict:?}"
+            );
+            assert_eq!(run.metrics[0].successes, 0);
+        }
+    }
+
+    #[test]
+    fn a_missing_answer_counts_as_inconclusive_when_the_next_round_is_due() {
+        let plan = plan(0, 1);
+        let mut run = new_run(AnalysisKind::Background, None, "c1", &plan);
+        let mut out = RunOutput::default();
+        advance(&mut run, &plan, false, t(0), &[], &vars(), &mut out);
+        advance(&mut run, &plan, false, t(60), &[], &vars(), &mut out);
+        assert_eq!(run.metrics[0].consecutive_inconclusives, 1);
+        assert_eq!(run.round, 2);
+        let verdict = advance(&mut run, &plan, false, t(120), &[], &vars(), &mut out);
+        assert!(matches!(verdict, Verdict::Inconclusive(_)), "{verdict:?}");
+    }
+
+    #[test]
+    fn each_round_is_judged_once_even_if_the_result_is_seen_twice() {
+        let plan = plan(5, 5);
+        let mut run = new_run(AnalysisKind::Background, None, "c1", &plan);
+        let mut out = RunOutput::default();
+        advance(&mut run, &plan, false, t(0), &[], &vars(), &mut out);
+        let bad = answer(&run, MetricValue::Sample(1.0), 1);
+        advance(
+            &mut run,
+            &plan,
+            false,
+            t(1),
+            std::slice::from_ref(&bad),
+            &vars(),
+            &mut out,
+        );
+        advance(&mut run, &plan, false, t(2), &[bad], &vars(), &mut out);
+        assert_eq!(run.metrics[0].consecutive_failures, 1);
+    }
+}

@@ -1,0 +1,186 @@
+//! Blue-green: the new revision comes up behind the preview Service; promotion switches the
+//! active Service in one write; the old revision stays up for `scaleDownDelaySeconds` so a
+//! failed post-promotion analysis can switch straight back.
+
+use crate::conditions::reason;
+use crate::effect::{CdEventKind, EventType};
+use crate::request::RequestAction;
+use crate::status::{AnalysisKind, AnalysisPhase, Phase};
+use crate::validate::BlueGreenPlan;
+
+use super::analysis::{self, Verdict};
+use super::{AnalysisSlot, Cx, Desired};
+
+pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &BlueGreenPlan) -> Desired {
+    let revision = cx.revision.clone();
+    match cx.status.stable_revision.clone() {
+        None => cx.first_revision(),
+        Some(stable) if stable == revision => {
+            cx.revert_to_stable();
+            cx.status.canary_revision = None;
+        }
+        Some(_) if cx.status.canary_revision.as_deref() == Some(revision.as_str()) => {}
+        Some(_) => cx.start_revision(Phase::Preview, None),
+    }
+    if let Some(action) = cx.take_request()
+        && let Some(action) = cx.common_request(action)
+    {
+        handle_request(cx, action);
+    }
+    if cx.may_advance() {
+        progress(cx, plan);
+    }
+    cx.enforce_deadline();
+    desired(cx, plan)
+}
+
+fn handle_request(cx: &mut Cx<'_>, action: RequestAction) {
+    match action {
+        RequestAction::Retry => cx.restart_revision(Phase::Preview, None),
+        RequestAction::Promote => {
+            cx.status.paused_by_user = false;
+            if let Some(run) = cx.status.gate_analysis.as_mut()
+                && run.phase == AnalysisPhase::Inconclusive
+            {
+                analysis::accept(run);
+            }
+            let state = cx.status.blue_green.get_or_insert_default();
+            if state.promoted_at.is_some() {
+                cx.ignore_request(action, "already promoted");
+                return;
+            }
+            state.promotion_requested = true;
+            cx.event(EventType::Normal, reason::PROMOTED, "promotion requested");
+        }
+        RequestAction::PromoteFull => {
+            cx.status.paused_by_user = false;
+            cx.status.full_promotion = true;
+            cx.status.gate_analysis = None;
+            cx.status
+                .blue_green
+                .get_or_insert_default()
+                .promotion_requested = true;
+            cx.event(
+                EventType::Normal,
+                reason::PROMOTED,
+                "fully promoted by request: analyses skipped",
+            );
+        }
+        RequestAction::Abort | RequestAction::Pause | RequestAction::Resume => {}
+    }
+}
+
+fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
+    let replicas = cx.plan.replicas;
+    let preview = cx.status.canary_revision.clone();
+    let ready = cx.ready(preview.as_deref());
+    let full = cx.status.full_promotion;
+    let state = cx.status.blue_green.clone().unwrap_or_default();
+    if state.promoted_at.is_none() {
+        cx.status.phase = Some(Phase::Preview);
+        if ready < plan.preview_replicas {
+            let needed = plan.preview_replicas;
+            cx.wait_for_pods(
+                ready,
+                format!("{needed} ready preview pods ({ready} ready)"),
+            );
+            return;
+        }
+        if let (Some(gate), false) = (&plan.pre_promotion_analysis, full) {
+            match cx.run_analysis(AnalysisSlot::Gate, AnalysisKind::PrePromotion, None, gate) {
+                Verdict::Passed => {}
+                Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
+                Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
+                Verdict::Running => return,
+            }
+        }
+        let now = cx.now();
+        let state = cx.status.blue_green.get_or_insert_default();
+        let since = *state.promotable_since.get_or_insert(now);
+        if !state.promotion_requested && plan.auto_promotion_enabled {
+            let at = since + plan.auto_promotion_delay;
+            if now >= at {
+                state.promotion_requested = true;
+            } else {
+                cx.wake_at(at);
+                return;
+            }
+        }
+        if !state.promotion_requested {
+            return;
+        }
+        if ready < replicas {
+            cx.wait_for_pods(
+                ready,
+                format!("{replicas} ready pods to promote ({ready} ready)"),
+            );
+            return;
+        }
+        state.promoted_at = Some(now);
+        cx.status.phase = Some(Phase::Progressing);
+        let revision = preview.unwrap_or_default();
+        cx.event(
+            EventType::Normal,
+            reason::ACTIVE_SWITCHED,
+            format!(
+                "active service {} now selects {revision}",
+                plan.active_service
+            ),
+        );
+        cx.cdevent(CdEventKind::ServiceUpgraded, &revision, "promoted");
+    }
+    cx.status.phase = Some(Phase::Progressing);
+    if let (Some(gate), false) = (&plan.post_promotion_analysis, full) {
+        match cx.run_analysis(AnalysisSlot::Gate, AnalysisKind::PostPromotion, None, gate) {
+            Verdict::Passed => {}
+            Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
+            Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
+            Verdict::Running => return,
+        }
+    }
+    let promoted_at = cx
+        .status
+        .blue_green
+        .as_ref()
+        .and_then(|state| state.promoted_at)
+        .unwrap_or_else(|| cx.now());
+    let scale_down_at = promoted_at + plan.scale_down_delay;
+    if cx.now() >= scale_down_at {
+        cx.complete();
+    } else {
+        cx.wake_at(scale_down_at);
+    }
+}
+
+fn desired(cx: &Cx<'_>, plan: &BlueGreenPlan) -> Desired {
+    let replicas = cx.plan.replicas;
+    let failed = cx.phase() == Some(Phase::Failed);
+    let Some(stable) = cx.status.stable_revision.clone() else {
+        return Desired::default();
+    };
+    let state = cx.status.blue_green.clone().unwrap_or_default();
+    let promoted = state.promoted_at.is_some() && !failed;
+    let mut replica_sets = vec![(stable.clone(), replicas)];
+    let preview = cx.status.canary_revision.clone().filter(|_| !failed);
+    if let Some(canary) = &cx.status.canary_revision {
+        let pods = match (failed, promoted || state.promotion_requested) {
+            (true, _) => 0,
+            (false, true) => replicas,
+            (false, false) => plan.preview_replicas,
+        };
+        replica_sets.push((canary.clone(), pods));
+    }
+    let active = match (&preview, promoted) {
+        (Some(preview), true) => preview.clone(),
+        _ => stable.clone(),
+    };
+    let mut services = vec![(plan.active_service.clone(), active)];
+    if let Some(service) = &plan.preview_service {
+        services.push((service.clone(), preview.unwrap_or(stable)));
+    }
+    Desired {
+        replica_sets,
+        services,
+        route: None,
+    }
+}

@@ -1,0 +1,642 @@
+//! `step`: the one function that decides everything.
+//!
+//! Each call runs the same pipeline: check the spec, note the observed generation, settle which
+//! revision is being shipped, handle a new control request, let the strategy advance, enforce
+//! the progress deadline, and finally derive the desired world from the new status and compare
+//! it with the observed one, so that only what differs becomes an effect.
+
+pub(crate) mod analysis;
+mod blue_green;
+mod canary;
+mod simple;
+mod world;
+
+use chrono::{DateTime, Utc};
+
+use crate::cdevents;
+use crate::conditions::reason;
+use crate::effect::{CdEvent, CdEventKind, Effect, EventType, KubeEvent, MetricQuery};
+use crate::observations::{Observations, ObservedReplicaSet};
+use crate::request::RequestAction;
+use crate::revision::pod_template_hash;
+use crate::spec::RolloutSpec;
+use crate::status::{
+    AnalysisKind, ConditionStatus, ConditionType, Phase, RolloutStatus, WaitingForPods,
+};
+use crate::validate::{AnalysisPlan, Plan, SpecError, StrategyPlan, validate};
+
+use analysis::{QueryVars, RunOutput, Verdict};
+
+/// Decide what to do next.
+///
+/// Pure and deterministic: the same inputs give byte-identical outputs. The returned status is
+/// the whole status to write; the effects are to be executed in order.
+pub fn step(
+    spec: &RolloutSpec,
+    status: &RolloutStatus,
+    obs: &Observations,
+) -> (RolloutStatus, Vec<Effect>) {
+    let plan = match validate(spec) {
+        Ok(plan) => plan,
+        Err(error) => return invalid_spec(spec, status, obs, &error),
+    };
+    let mut cx = Cx::new(spec, &plan, status, obs);
+    let desired = match &plan.strategy {
+        StrategyPlan::Canary(canary) => canary::reconcile(&mut cx, canary),
+        StrategyPlan::BlueGreen(blue_green) => blue_green::reconcile(&mut cx, blue_green),
+        StrategyPlan::Simple(simple) => simple::reconcile(&mut cx, simple),
+    };
+    cx.finish(desired)
+}
+
+/// An invalid spec changes nothing in the cluster: it only says what is wrong.
+fn invalid_spec(
+    spec: &RolloutSpec,
+    prior: &RolloutStatus,
+    obs: &Observations,
+    error: &SpecError,
+) -> (RolloutStatus, Vec<Effect>) {
+    let mut status = prior.clone();
+    let message = error.to_string();
+    let already_said = status
+        .condition(ConditionType::InvalidSpec)
+        .is_some_and(|c| c.status == ConditionStatus::True && c.message == message);
+    status.observed_generation = Some(obs.rollout.generation);
+    status.phase.get_or_insert(Phase::Initializing);
+    status.selector = Some(crate::validate::selector_string(&spec.selector));
+    status.set_condition(
+        ConditionType::InvalidSpec,
+        ConditionStatus::True,
+        reason::INVALID_SPEC,
+        message.clone(),
+        obs.now,
+    );
+    status.message = Some(format!("invalid spec: {message}"));
+    let effects = if already_said {
+        Vec::new()
+    } else {
+        vec![Effect::RecordEvent(KubeEvent {
+            type_: EventType::Warning,
+            reason: reason::INVALID_SPEC.into(),
+            message,
+        })]
+    };
+    (status, effects)
+}
+
+/// The desired state of the cluster, derived from the new status.
+#[derive(Debug, Default)]
+pub(crate) struct Desired {
+    /// Replicas per revision; owned ReplicaSets of other revisions go to zero.
+    pub replica_sets: Vec<(String, i32)>,
+    /// Service name and the revision it should select.
+    pub services: Vec<(String, String)>,
+    /// The HTTPRoute's managed parts.
+    pub route: Option<world::DesiredRoute>,
+}
+
+/// The working state of one `step` call.
+pub(crate) struct Cx<'a> {
+    pub spec: &'a RolloutSpec,
+    pub plan: &'a Plan,
+    pub obs: &'a Observations,
+    pub status: RolloutStatus,
+    /// The revision of the spec's template.
+    pub revision: String,
+    /// A new request not yet handled by the strategy.
+    request: Option<RequestAction>,
+    /// Set by the strategy when it waits for pods this step: (progress count, what it waits for).
+    pub waiting: Option<(i32, String)>,
+    events: Vec<KubeEvent>,
+    cdevents: Vec<CdEvent>,
+    queries: Vec<MetricQuery>,
+    wakeups: Vec<DateTime<Utc>>,
+}
+
+impl<'a> Cx<'a> {
+    fn new(
+        spec: &'a RolloutSpec,
+        plan: &'a Plan,
+        prior: &RolloutStatus,
+        obs: &'a Observations,
+    ) -> Self {
+        let mut status = prior.clone();
+        status.observed_generation = Some(obs.rollout.generation);
+        status.clear_condition(ConditionType::InvalidSpec);
+        if status.phase == Some(Phase::Initializing) {
+            status.phase = None;
+        }
+        let request = obs.request.as_ref().and_then(|request| {
+            let fresh = status.last_request_token.as_deref() != Some(request.token.as_str());
+            fresh.then(|| {
+                status.last_request_token = Some(request.token.clone());
+                request.action
+            })
+        });
+        Cx {
+            spec,
+            plan,
+            obs,
+            status,
+            revision: pod_template_hash(&spec.template),
+            request,
+            waiting: None,
+            events: Vec::new(),
+            cdevents: Vec::new(),
+            queries: Vec::new(),
+            wakeups: Vec::new(),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.obs.now
+    }
+
+    pub fn phase(&self) -> Option<Phase> {
+        self.status.phase
+    }
+
+    /// Terminal or not yet started: nothing to advance.
+    pub fn is_settled(&self) -> bool {
+        self.status.phase.is_none_or(Phase::is_terminal)
+    }
+
+    /// The revision being shipped is the template's, and nobody asked to wait.
+    pub fn may_advance(&self) -> bool {
+        !self.is_settled()
+            && self.status.canary_revision.as_deref() == Some(self.revision.as_str())
+            && !self.status.paused_by_user
+            && !self.status.analysis_inconclusive()
+    }
+
+    pub fn replica_set(&self, revision: Option<&str>) -> Option<&'a ObservedReplicaSet> {
+        let revision = revision?;
+        self.obs
+            .replica_sets
+            .iter()
+            .find(|rs| rs.revision == revision)
+    }
+
+    pub fn ready(&self, revision: Option<&str>) -> i32 {
+        self.replica_set(revision).map_or(0, |rs| rs.ready_replicas)
+    }
+
+    pub fn event(&mut self, type_: EventType, reason: &str, message: impl Into<String>) {
+        let message = message.into();
+        self.status.message = Some(message.clone());
+        self.events.push(KubeEvent {
+            type_,
+            reason: reason.to_string(),
+            message,
+        });
+    }
+
+    pub fn wake_at(&mut self, at: DateTime<Utc>) {
+        self.wakeups.push(at);
+    }
+
+    /// Emit a CDEvent about `revision`; `transition` makes its id unique and repeatable.
+    pub fn cdevent(&mut self, kind: CdEventKind, revision: &str, transition: &str) {
+        let rollout = &self.obs.rollout;
+        let attempt = self.status.attempt;
+        let transition = format!("{transition}/attempt-{attempt}");
+        let image = self
+            .spec
+            .template
+            .spec
+            .as_ref()
+            .and_then(|pod| pod.containers.first())
+            .and_then(|container| container.image.as_deref())
+            .unwrap_or_default();
+        self.cdevents.push(CdEvent {
+            id: cdevents::event_id(&rollout.uid, revision, &transition),
+            kind,
+            subject_id: format!("{}/{}", rollout.namespace, rollout.name),
+            environment: self
+                .obs
+                .cdevents_environment
+                .clone()
+                .unwrap_or_else(|| rollout.namespace.clone()),
+            artifact_id: cdevents::image_purl(image),
+            revision: revision.to_string(),
+            timestamp: self.obs.now,
+        });
+    }
+
+    /// Take the new request for the strategy to handle.
+    pub fn take_request(&mut self) -> Option<RequestAction> {
+        self.request.take()
+    }
+
+    /// Say that a request did not apply.
+    pub fn ignore_request(&mut self, action: RequestAction, why: &str) {
+        self.event(
+            EventType::Normal,
+            reason::REQUEST_IGNORED,
+            format!("{action} ignored: {why}"),
+        );
+    }
+
+    /// The first revision ever: deploy it at full scale as stable.
+    pub fn first_revision(&mut self) {
+        let revision = self.revision.clone();
+        self.status.stable_revision = Some(revision.clone());
+        self.status.canary_revision = None;
+        self.status.current_weight = 0;
+        self.status.current_step_index = None;
+        self.status.phase = Some(Phase::Completed);
+        self.set_progressing(
+            true,
+            reason::INITIAL_REVISION,
+            "first revision deployed at full scale",
+        );
+        self.event(
+            EventType::Normal,
+            reason::INITIAL_REVISION,
+            format!("revision {revision} deployed at full scale"),
+        );
+        self.cdevent(CdEventKind::ServiceDeployed, &revision, "deployed");
+        self.cdevent(CdEventKind::ServicePublished, &revision, "published");
+    }
+
+    /// Start shipping the template's revision from the beginning.
+    pub fn start_revision(&mut self, phase: Phase, step_index: Option<i32>) {
+        let revision = self.revision.clone();
+        let replaced = self.status.canary_revision.replace(revision.clone());
+        self.status.attempt = 0;
+        self.reset_progress(phase, step_index);
+        let message = match replaced {
+            Some(old) if old != revision => format!("revision {revision} replaces {old}"),
+            _ => format!("revision {revision} started"),
+        };
+        self.set_progressing(true, reason::NEW_REVISION, message.clone());
+        self.event(EventType::Normal, reason::NEW_REVISION, message);
+        self.cdevent(CdEventKind::ServiceDeployed, &revision, "deployed");
+    }
+
+    /// Start a failed revision again (retry).
+    pub fn restart_revision(&mut self, phase: Phase, step_index: Option<i32>) {
+        let revision = self.revision.clone();
+        self.status.attempt += 1;
+        self.reset_progress(phase, step_index);
+        let message = format!("revision {revision} retried");
+        self.set_progressing(true, reason::RETRIED, message.clone());
+        self.event(EventType::Normal, reason::RETRIED, message);
+        self.cdevent(CdEventKind::ServiceDeployed, &revision, "deployed");
+    }
+
+    fn reset_progress(&mut self, phase: Phase, step_index: Option<i32>) {
+        let status = &mut self.status;
+        status.phase = Some(phase);
+        status.current_step_index = step_index;
+        status.pause_start_time = None;
+        status.paused_by_user = false;
+        status.full_promotion = false;
+        status.waiting = None;
+        status.blue_green = None;
+        status.background_analysis = None;
+        status.gate_analysis = None;
+    }
+
+    /// The template went back to the stable revision: done, without running any step.
+    pub fn revert_to_stable(&mut self) {
+        let Some(canary) = self.status.canary_revision.clone() else {
+            return;
+        };
+        let stable = self.status.stable_revision.clone().unwrap_or_default();
+        let was_in_flight = !self.is_settled();
+        self.stop_analyses();
+        self.status.phase = Some(Phase::Completed);
+        self.status.pause_start_time = None;
+        self.status.paused_by_user = false;
+        self.status.waiting = None;
+        self.status.blue_green = None;
+        let message = format!("template reverted to stable revision {stable}; {canary} abandoned");
+        self.set_progressing(true, reason::REVERTED_TO_STABLE, message.clone());
+        self.event(EventType::Normal, reason::REVERTED_TO_STABLE, message);
+        if was_in_flight {
+            self.cdevent(CdEventKind::ServiceRolledback, &canary, "reverted");
+        }
+    }
+
+    /// Fail the rollout: traffic returns to stable and the new revision scales to zero.
+    pub fn fail(&mut self, why: &str, message: impl Into<String>) {
+        let message = message.into();
+        let revision = self.status.canary_revision.clone().unwrap_or_default();
+        self.stop_analyses();
+        self.status.phase = Some(Phase::Failed);
+        self.status.pause_start_time = None;
+        self.status.paused_by_user = false;
+        self.status.waiting = None;
+        self.set_progressing(false, why, message.clone());
+        self.event(
+            EventType::Warning,
+            why,
+            format!("rolling back {revision}: {message}"),
+        );
+        self.cdevent(CdEventKind::ServiceRolledback, &revision, "rolledback");
+    }
+
+    /// The shipped revision is stable now.
+    pub fn complete(&mut self) {
+        let Some(revision) = self.status.canary_revision.take() else {
+            return;
+        };
+        self.status.stable_revision = Some(revision.clone());
+        self.status.current_weight = 0;
+        self.status.phase = Some(Phase::Completed);
+        self.status.pause_start_time = None;
+        self.status.waiting = None;
+        self.status.full_promotion = false;
+        self.status.blue_green = None;
+        self.stop_analyses();
+        let message = format!("revision {revision} is stable");
+        self.set_progressing(true, reason::COMPLETED, message.clone());
+        self.event(EventType::Normal, reason::COMPLETED, message);
+        self.cdevent(CdEventKind::ServicePublished, &revision, "published");
+    }
+
+    /// An analysis was inconclusive too often: wait for a person.
+    pub fn pause_inconclusive(&mut self, message: String) {
+        self.status.phase = Some(Phase::Paused);
+        self.event(
+            EventType::Warning,
+            reason::ANALYSIS_INCONCLUSIVE,
+            format!("{message}; promote to accept or abort to roll back"),
+        );
+    }
+
+    fn stop_analyses(&mut self) {
+        for run in [
+            &mut self.status.background_analysis,
+            &mut self.status.gate_analysis,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            analysis::stop(run);
+        }
+    }
+
+    fn set_progressing(&mut self, progressing: bool, why: &str, message: impl Into<String>) {
+        let status = if progressing {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        };
+        self.status.set_condition(
+            ConditionType::Progressing,
+            status,
+            why,
+            message,
+            self.obs.now,
+        );
+    }
+
+    /// Advance the analysis in `slot` (creating it for this revision if needed).
+    pub fn run_analysis(
+        &mut self,
+        slot: AnalysisSlot,
+        kind: AnalysisKind,
+        step_index: Option<i32>,
+        plan: &AnalysisPlan,
+    ) -> Verdict {
+        let revision = self.status.canary_revision.clone().unwrap_or_default();
+        let stable = self.status.stable_revision.clone().unwrap_or_default();
+        let existing = match slot {
+            AnalysisSlot::Background => self.status.background_analysis.take(),
+            AnalysisSlot::Gate => self.status.gate_analysis.take(),
+        };
+        let mut run = existing
+            .filter(|run| analysis::is_run_of(run, kind, step_index, &revision))
+            .unwrap_or_else(|| analysis::new_run(kind, step_index, &revision, plan));
+        let vars = QueryVars {
+            namespace: &self.obs.rollout.namespace,
+            name: &self.obs.rollout.name,
+            stable_revision: &stable,
+        };
+        let mut out = RunOutput::default();
+        let verdict = analysis::advance(
+            &mut run,
+            plan,
+            slot == AnalysisSlot::Gate,
+            self.obs.now,
+            &self.obs.metric_results,
+            &vars,
+            &mut out,
+        );
+        self.queries.extend(out.queries);
+        if let Some(at) = out.wake_at {
+            self.wakeups.push(at);
+        }
+        if verdict == Verdict::Passed && run.round > 0 {
+            let name = describe_analysis(kind, step_index);
+            self.event(
+                EventType::Normal,
+                reason::ANALYSIS_PASSED,
+                format!("{name} passed for revision {revision}"),
+            );
+        }
+        match slot {
+            AnalysisSlot::Background => self.status.background_analysis = Some(run),
+            AnalysisSlot::Gate => self.status.gate_analysis = Some(run),
+        }
+        verdict
+    }
+
+    /// Handle the requests every strategy treats alike; hand back the ones it must decide.
+    pub fn common_request(&mut self, action: RequestAction) -> Option<RequestAction> {
+        match action {
+            RequestAction::Abort if self.is_settled() => {
+                self.ignore_request(action, "the rollout is not in progress");
+            }
+            RequestAction::Abort => self.fail(reason::ABORTED, "aborted by request"),
+            RequestAction::Pause if self.is_settled() => {
+                self.ignore_request(action, "the rollout is not in progress");
+            }
+            RequestAction::Pause => {
+                self.status.paused_by_user = true;
+                self.status.phase = Some(Phase::Paused);
+                self.event(
+                    EventType::Normal,
+                    reason::PAUSED_BY_USER,
+                    "paused by request",
+                );
+            }
+            RequestAction::Resume if self.status.paused_by_user => {
+                self.status.paused_by_user = false;
+                self.event(EventType::Normal, reason::RESUMED, "resumed by request");
+            }
+            RequestAction::Resume if self.status.analysis_inconclusive() => {
+                let now = self.obs.now;
+                for run in [
+                    &mut self.status.background_analysis,
+                    &mut self.status.gate_analysis,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    analysis::resume(run, now);
+                }
+                self.event(
+                    EventType::Normal,
+                    reason::RESUMED,
+                    "resumed by request: measuring again",
+                );
+            }
+            RequestAction::Resume => self.ignore_request(action, "the rollout is not paused"),
+            RequestAction::Retry => {
+                let retryable = self.status.phase == Some(Phase::Failed)
+                    && self.status.canary_revision.as_deref() == Some(self.revision.as_str());
+                if retryable {
+                    return Some(action);
+                }
+                self.ignore_request(action, "only a failed rollout can be retried");
+            }
+            RequestAction::Promote | RequestAction::PromoteFull if self.is_settled() => {
+                self.ignore_request(action, "the rollout is not in progress");
+            }
+            RequestAction::Promote | RequestAction::PromoteFull => return Some(action),
+        }
+        None
+    }
+
+    /// Record that pods are awaited this step.
+    pub fn wait_for_pods(&mut self, progress: i32, what: String) {
+        self.waiting = Some((progress, what));
+    }
+
+    /// Enforce the progress deadline from the persisted start of the wait.
+    pub fn enforce_deadline(&mut self) -> bool {
+        let Some((progress, what)) = self.waiting.take() else {
+            self.status.waiting = None;
+            return false;
+        };
+        if self.is_settled() {
+            self.status.waiting = None;
+            return false;
+        }
+        let now = self.obs.now;
+        let since = match &self.status.waiting {
+            Some(waiting) if waiting.progress == progress => waiting.since,
+            _ => now,
+        };
+        self.status.waiting = Some(WaitingForPods { since, progress });
+        let deadline = since + self.plan.progress_deadline;
+        if now >= deadline {
+            let seconds = self.plan.progress_deadline.num_seconds();
+            self.fail(
+                reason::PROGRESS_DEADLINE_EXCEEDED,
+                format!("{what}: no progress for {seconds}s"),
+            );
+            return true;
+        }
+        self.wake_at(deadline);
+        false
+    }
+
+    fn finish(mut self, desired: Desired) -> (RolloutStatus, Vec<Effect>) {
+        if let Some(action) = self.request.take() {
+            self.ignore_request(action, "not applicable to this strategy");
+        }
+        let mut effects = world::effects(&self, &desired);
+        self.update_conditions_and_counts();
+        effects.extend(self.queries.into_iter().map(Effect::QueryMetric));
+        effects.extend(self.events.into_iter().map(Effect::RecordEvent));
+        effects.extend(self.cdevents.into_iter().map(Effect::EmitCdEvent));
+        let now = self.obs.now;
+        if let Some(next) = self.wakeups.into_iter().filter(|at| *at > now).min() {
+            effects.push(Effect::RequeueAfter {
+                after: crate::duration::to_std(next - now),
+            });
+        }
+        (self.status, effects)
+    }
+
+    fn update_conditions_and_counts(&mut self) {
+        let now = self.obs.now;
+        let replica_sets = &self.obs.replica_sets;
+        let shipped = self
+            .status
+            .canary_revision
+            .clone()
+            .or_else(|| self.status.stable_revision.clone());
+        let status = &mut self.status;
+        status.replicas = replica_sets.iter().map(|rs| rs.replicas).sum();
+        status.ready_replicas = replica_sets.iter().map(|rs| rs.ready_replicas).sum();
+        status.updated_replicas = replica_sets
+            .iter()
+            .filter(|rs| Some(&rs.revision) == shipped.as_ref())
+            .map(|rs| rs.replicas)
+            .sum();
+        status.selector = Some(crate::validate::selector_string(&self.spec.selector));
+        let (paused, why) = if status.phase != Some(Phase::Paused) {
+            (ConditionStatus::False, reason::NOT_PAUSED)
+        } else if status.paused_by_user {
+            (ConditionStatus::True, reason::PAUSED_BY_USER)
+        } else if status.analysis_inconclusive() {
+            (ConditionStatus::True, reason::ANALYSIS_INCONCLUSIVE)
+        } else {
+            (ConditionStatus::True, reason::PAUSED_BY_STEP)
+        };
+        status.set_condition(ConditionType::Paused, paused, why, "", now);
+        let completed = status.phase == Some(Phase::Completed);
+        status.set_condition(
+            ConditionType::Completed,
+            if completed {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            },
+            if completed {
+                reason::COMPLETED
+            } else {
+                reason::NEW_REVISION
+            },
+            "",
+            now,
+        );
+        let ready = status.ready_replicas;
+        let wanted = self.plan.replicas;
+        let (available, why) = if ready >= wanted {
+            (ConditionStatus::True, reason::AVAILABLE)
+        } else {
+            (ConditionStatus::False, reason::UNAVAILABLE)
+        };
+        status.set_condition(
+            ConditionType::Available,
+            available,
+            why,
+            format!("{ready} of {wanted} pods ready"),
+            now,
+        );
+    }
+}
+
+/// Which status slot an analysis lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AnalysisSlot {
+    /// `status.backgroundAnalysis`.
+    Background,
+    /// `status.gateAnalysis`.
+    Gate,
+}
+
+fn describe_analysis(kind: AnalysisKind, step_index: Option<i32>) -> String {
+    match (kind, step_index) {
+        (AnalysisKind::Step, Some(index)) => format!("analysis step {index}"),
+        (AnalysisKind::Background, _) => "background analysis".into(),
+        (AnalysisKind::PrePromotion, _) => "pre-promotion analysis".into(),
+        (AnalysisKind::PostPromotion, _) => "post-promotion analysis".into(),
+        (AnalysisKind::Step, None) => "analysis step".into(),
+    }
+}
+
+/// Pods needed to carry `weight` percent of `replicas`: rounded up, at least one when > 0.
+pub(crate) fn pods_for(replicas: i32, weight: i32) -> i32 {
+    if weight <= 0 {
+        return 0;
+    }
+    let scaled = (i64::from(replicas) * i64::from(weight.min(100)) + 99) / 100;
+    i32::try_from(scaled).unwrap_or(replicas).max(1)
+}

@@ -1,0 +1,237 @@
+//! Simple: a rolling update within `maxSurge` / `maxUnavailable`, computed as a Deployment
+//! does, toward the template's revision, or back toward stable after a failure.
+
+use std::collections::BTreeMap;
+
+use crate::conditions::reason;
+use crate::effect::CdEventKind;
+use crate::observations::ObservedReplicaSet;
+use crate::request::RequestAction;
+use crate::status::{AnalysisKind, AnalysisPhase, Phase};
+use crate::validate::SimplePlan;
+
+use super::analysis::{self, Verdict};
+use super::{AnalysisSlot, Cx, Desired};
+
+pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
+    let revision = cx.revision.clone();
+    match cx.status.stable_revision.clone() {
+        None => cx.first_revision(),
+        Some(stable) if stable == revision => {
+            cx.revert_to_stable();
+            cx.status.canary_revision = None;
+        }
+        Some(_) if cx.status.canary_revision.as_deref() == Some(revision.as_str()) => {}
+        Some(_) => cx.start_revision(Phase::Progressing, None),
+    }
+    if let Some(action) = cx.take_request()
+        && let Some(action) = cx.common_request(action)
+    {
+        match action {
+            RequestAction::Retry => cx.restart_revision(Phase::Progressing, None),
+            RequestAction::Promote if cx.status.analysis_inconclusive() => {
+                if let Some(run) = cx.status.background_analysis.as_mut() {
+                    analysis::resume(run, cx.obs.now);
+                }
+                cx.status.paused_by_user = false;
+            }
+            RequestAction::Promote => {
+                cx.status.paused_by_user = false;
+            }
+            RequestAction::PromoteFull => {
+                cx.status.paused_by_user = false;
+                cx.status.full_promotion = true;
+                if let Some(run) = cx.status.background_analysis.as_mut() {
+                    analysis::stop(run);
+                    run.phase = AnalysisPhase::Successful;
+                }
+            }
+            RequestAction::Abort | RequestAction::Pause | RequestAction::Resume => {}
+        }
+    }
+    if cx.may_advance() {
+        cx.status.phase = Some(Phase::Progressing);
+        if let (Some(background), false) = (&plan.analysis, cx.status.full_promotion) {
+            match cx.run_analysis(
+                AnalysisSlot::Background,
+                AnalysisKind::Background,
+                None,
+                background,
+            ) {
+                Verdict::Failed(message) => cx.fail(reason::ANALYSIS_FAILED, message),
+                Verdict::Inconclusive(message) => cx.pause_inconclusive(message),
+                Verdict::Running | Verdict::Passed => {}
+            }
+        }
+    }
+    let moving = cx.may_advance();
+    let frozen = !cx.is_settled() && !moving;
+    let target = if moving {
+        cx.status.canary_revision.clone()
+    } else {
+        cx.status.stable_revision.clone()
+    }
+    .unwrap_or_default();
+    let counts = if frozen {
+        cx.obs
+            .replica_sets
+            .iter()
+            .map(|rs| (rs.revision.clone(), rs.replicas))
+            .collect()
+    } else {
+        rolling_update(&cx.obs.replica_sets, &target, cx.plan.replicas, plan)
+    };
+    if moving {
+        let observed = cx.replica_set(Some(&target));
+        let before = observed.map_or(0, |rs| rs.replicas);
+        let after = counts.get(&target).copied().unwrap_or(0);
+        if after > before {
+            cx.cdevent(
+                CdEventKind::ServiceUpgraded,
+                &target,
+                &format!("replicas-{after}"),
+            );
+        }
+        if rolled_out(&cx.obs.replica_sets, &target, cx.plan.replicas) {
+            cx.complete();
+        } else {
+            let available = observed.map_or(0, |rs| rs.available_replicas);
+            let old: i32 = cx
+                .obs
+                .replica_sets
+                .iter()
+                .filter(|rs| rs.revision != target)
+                .map(|rs| rs.replicas)
+                .sum();
+            let replicas = cx.plan.replicas;
+            cx.wait_for_pods(
+                available - old,
+                format!("{replicas} available pods of {target} ({available} available, {old} old)"),
+            );
+        }
+    }
+    cx.enforce_deadline();
+    let mut replica_sets: Vec<(String, i32)> = counts.into_iter().collect();
+    if !replica_sets.iter().any(|(revision, _)| *revision == target) && !target.is_empty() {
+        replica_sets.push((target, 0));
+    }
+    Desired {
+        replica_sets,
+        services: Vec::new(),
+        route: None,
+    }
+}
+
+/// The target is at full scale and available, and nothing else runs.
+fn rolled_out(replica_sets: &[ObservedReplicaSet], target: &str, replicas: i32) -> bool {
+    replica_sets.iter().all(|rs| {
+        if rs.revision == target {
+            rs.replicas == replicas && rs.available_replicas >= replicas
+        } else {
+            rs.replicas == 0
+        }
+    }) && replica_sets.iter().any(|rs| rs.revision == target)
+}
+
+/// One move of a Deployment-style rolling update: the desired replicas of every revision.
+fn rolling_update(
+    replica_sets: &[ObservedReplicaSet],
+    target: &str,
+    replicas: i32,
+    plan: &SimplePlan,
+) -> BTreeMap<String, i32> {
+    let mut counts: BTreeMap<String, i32> = replica_sets
+        .iter()
+        .map(|rs| (rs.revision.clone(), rs.replicas))
+        .collect();
+    let total: i32 = counts.values().sum();
+    let new = replica_sets.iter().find(|rs| rs.revision == target);
+    let new_replicas = new.map_or(0, |rs| rs.replicas);
+    let new_available = new.map_or(0, |rs| rs.available_replicas);
+    // Scale up within the surge.
+    let room = (replicas + plan.max_surge - total).max(0);
+    let scaled_up = if new_replicas < replicas {
+        new_replicas + room.min(replicas - new_replicas)
+    } else {
+        replicas
+    };
+    counts.insert(target.to_string(), scaled_up);
+    // Scale old revisions down without going below the availability floor.
+    let min_available = replicas - plan.max_unavailable;
+    let new_unavailable = (new_replicas - new_available).max(0);
+    let mut budget = total - min_available - new_unavailable;
+    let mut old: Vec<&ObservedReplicaSet> = replica_sets
+        .iter()
+        .filter(|rs| rs.revision != target && rs.replicas > 0)
+        .collect();
+    old.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
+    // Unavailable old pods go first: removing them costs no availability.
+    for rs in &old {
+        if budget <= 0 {
+            break;
+        }
+        let unhealthy = (rs.replicas - rs.available_replicas).max(0).min(budget);
+        if let Some(count) = counts.get_mut(&rs.revision) {
+            *count -= unhealthy;
+        }
+        budget -= unhealthy;
+    }
+    let available: i32 = replica_sets.iter().map(|rs| rs.available_replicas).sum();
+    let mut spare = (available - min_available).max(0).min(budget.max(0));
+    for rs in &old {
+        if spare <= 0 {
+            break;
+        }
+        if let Some(count) = counts.get_mut(&rs.revision) {
+            let down = (*count).min(spare);
+            *count -= down;
+            spare -= down;
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(revision: &str, replicas: i32, available: i32) -> ObservedReplicaSet {
+        ObservedReplicaSet {
+            name: format!("web-{revision}"),
+            revision: revision.into(),
+            replicas,
+            ready_replicas: available,
+            available_replicas: available,
+            created_at: None,
+        }
+    }
+
+    fn plan(max_surge: i32, max_unavailable: i32) -> SimplePlan {
+        SimplePlan {
+            max_surge,
+            max_unavailable,
+            analysis: None,
+        }
+    }
+
+    #[test]
+    fn first_move_surges_new_pods_and_drops_old_within_unavailability() {
+        let counts = rolling_update(&[rs("old", 4, 4)], "new", 4, &plan(1, 1));
+        assert_eq!(counts.get("new"), Some(&1));
+        assert_eq!(counts.get("old"), Some(&3));
+    }
+
+    #[test]
+    fn old_pods_stay_while_new_ones_are_not_available() {
+        let counts = rolling_update(&[rs("old", 3, 3), rs("new", 2, 0)], "new", 4, &plan(1, 1));
+        assert_eq!(counts.get("old"), Some(&3));
+        assert_eq!(counts.get("new"), Some(&2));
+    }
+
+    #[test]
+    fn total_never_exceeds_replicas_plus_surge() {
+        let counts = rolling_update(&[rs("old", 10, 10)], "new", 10, &plan(3, 0));
+        assert_eq!(counts.values().sum::<i32>(), 13);
+        assert_eq!(counts.get("old"), Some(&10));
+    }
+}

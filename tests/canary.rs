@@ -1,0 +1,498 @@
+//! Canary behaviour, one test per behaviour.
+
+mod support;
+
+use kulta::effect::{CdEventKind, Effect};
+use kulta::sim::PodBehaviour;
+use kulta::status::{ConditionStatus, ConditionType, Phase};
+use kulta::{MetricValue, RequestAction};
+use support::*;
+
+#[test]
+fn first_revision_goes_straight_to_full_scale_and_completed() {
+    let sim = deployed(Spec::canary(vec![set_weight(20), pause()]).build());
+    assert_eq!(sim.status.stable_revision, Some(v1()));
+    assert_eq!(sim.status.canary_revision, None);
+    assert_eq!(sim.world.ready_of(&v1()), 4);
+    assert_eq!(sim.world.services.get(STABLE_SVC), Some(&Some(v1())));
+    assert_eq!(sim.world.services.get(CANARY_SVC), Some(&Some(v1())));
+    assert_eq!(sim.world.weight_of(STABLE_SVC), Some(100));
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
+    assert_eq!(
+        cdevent_kinds(&sim),
+        vec![CdEventKind::ServiceDeployed, CdEventKind::ServicePublished]
+    );
+}
+
+#[test]
+fn set_weight_scales_canary_first_and_moves_traffic_only_once_it_is_ready() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(20), pause()]).build());
+    ship_v2(&mut sim);
+    assert_eq!(sim.status.phase, Some(Phase::Progressing));
+    assert_eq!(sim.status.canary_revision, Some(v2()));
+    let canary = sim
+        .world
+        .replica_sets
+        .get(&format!("web-{}", v2()))
+        .unwrap();
+    assert_eq!(canary.replicas, 1, "ceil(4 * 20%) = 1");
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0), "not ready yet");
+    sim.run_for(9);
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
+    sim.run_for(1);
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(20));
+    assert_eq!(sim.world.weight_of(STABLE_SVC), Some(80));
+    assert_eq!(sim.status.current_weight, 20);
+    assert_eq!(sim.status.current_step_index, Some(1));
+    assert_eq!(sim.status.phase, Some(Phase::Paused));
+    assert_eq!(sim.world.ready_of(&v1()), 4, "stable stays at full scale");
+}
+
+#[test]
+fn indefinite_pause_holds_until_promoted() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(20), pause(), set_weight(60)]).build());
+    ship_v2(&mut sim);
+    sim.run_for(3600);
+    assert_eq!(sim.status.phase, Some(Phase::Paused));
+    assert_eq!(sim.status.current_step_index, Some(1));
+    let paused = sim.status.condition(ConditionType::Paused).unwrap();
+    assert_eq!(paused.status, ConditionStatus::True);
+    assert_eq!(paused.reason, "PausedByStep");
+    sim.request(request(RequestAction::Promote, "p1"));
+    sim.run_for(60);
+    assert_eq!(sim.status.phase, Some(Phase::Completed));
+    assert_eq!(sim.status.stable_revision, Some(v2()));
+    // At completion the stable Service already selects the new revision, so 100/0 is the
+    // final write: no separate 0/100 step is needed.
+    assert_eq!(
+        weight_history(&sim),
+        vec![(100, 0), (80, 20), (40, 60), (100, 0)]
+    );
+}
+
+#[test]
+fn timed_pause_advances_at_pause_start_plus_duration() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(20), pause_for("30s"), pause()]).build());
+    ship_v2(&mut sim);
+    sim.run_for(10);
+    let started = sim.status.pause_start_time.expect("pause started");
+    assert_eq!(sim.status.current_step_index, Some(1));
+    assert_eq!(sim.status.phase, Some(Phase::Progressing));
+    let requeue = sim
+        .records
+        .last()
+        .unwrap()
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::RequeueAfter { after } => Some(*after),
+            _ => None,
+        });
+    assert_eq!(requeue, Some(std::time::Duration::from_secs(30)));
+    sim.run_until(started + chrono::TimeDelta::seconds(29), 100);
+    assert_eq!(sim.status.current_step_index, Some(1));
+    sim.run_until(started + chrono::TimeDelta::seconds(30), 100);
+    assert_eq!(sim.status.current_step_index, Some(2));
+    assert_eq!(sim.status.phase, Some(Phase::Paused));
+}
+
+#[test]
+fn after_the_last_step_the_canary_becomes_stable_and_the_old_replica_set_scales_down() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(50)]).build());
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    assert_eq!(sim.status.phase, Some(Phase::Completed));
+    assert_eq!(sim.status.stable_revision, Some(v2()));
+    assert_eq!(sim.status.canary_revision, None);
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 0);
+    assert_eq!(sim.world.ready_of(&v2()), 4);
+    assert_eq!(sim.world.services.get(STABLE_SVC), Some(&Some(v2())));
+    assert_eq!(sim.world.weight_of(STABLE_SVC), Some(100));
+    assert_eq!(
+        cdevent_kinds(&sim)[2..],
+        [
+            CdEventKind::ServiceDeployed,
+            CdEventKind::ServiceUpgraded,
+            CdEventKind::ServicePublished
+        ]
+    );
+}
+
+#[test]
+fn completion_points_stable_service_at_the_new_revision_before_resetting_weights() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(50)]).build());
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    let completing = sim
+        .records
+        .iter()
+        .find(|r| {
+            r.after.phase == Some(Phase::Completed) && r.before.phase != Some(Phase::Completed)
+        })
+        .unwrap();
+    let point = completing
+        .effects
+        .iter()
+        .position(|e| matches!(e, Effect::PointService { service, .. } if service == STABLE_SVC))
+        .unwrap();
+    let weights = completing
+        .effects
+        .iter()
+        .position(|e| matches!(e, Effect::SetRouteWeights { .. }))
+        .unwrap();
+    assert!(point < weights, "{:#?}", completing.effects);
+}
+
+#[test]
+fn without_traffic_routing_weight_is_approximated_by_replica_counts() {
+    let mut sim = deployed(Spec::canary_without_routing(vec![set_weight(25), pause()]).build());
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    assert_eq!(sim.status.current_weight, 25);
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 1);
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 3);
+    assert!(
+        sim.effects()
+            .all(|e| !matches!(e, Effect::SetRouteWeights { .. }))
+    );
+}
+
+#[test]
+fn dynamic_stable_scale_scales_stable_down_only_after_traffic_left_it() {
+    let spec = Spec::canary(vec![set_weight(50), pause()])
+        .dynamic_stable_scale()
+        .build();
+    let mut sim = deployed(spec);
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(50));
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 2);
+    let moved = sim
+        .records
+        .iter()
+        .find(|r| r.after.current_weight == 50 && r.before.current_weight == 0)
+        .unwrap();
+    let weights = moved
+        .effects
+        .iter()
+        .position(|e| matches!(e, Effect::SetRouteWeights { .. }))
+        .unwrap();
+    let scale_down = moved
+        .effects
+        .iter()
+        .position(|e| matches!(e, Effect::ScaleReplicaSet { replicas: 2, .. }))
+        .unwrap();
+    assert!(weights < scale_down);
+}
+
+#[test]
+fn abort_with_dynamic_stable_scale_scales_stable_up_before_traffic_returns() {
+    let spec = Spec::canary(vec![set_weight(75), pause()])
+        .dynamic_stable_scale()
+        .build();
+    let mut sim = deployed(spec);
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 1);
+    sim.request(request(RequestAction::Abort, "a1"));
+    assert_eq!(sim.status.phase, Some(Phase::Failed));
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 4);
+    assert_eq!(
+        sim.world.weight_of(CANARY_SVC),
+        Some(75),
+        "stable not ready yet"
+    );
+    sim.run_for(60);
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    let aborted = sim.status.condition(ConditionType::Progressing).unwrap();
+    assert_eq!(aborted.reason, "Aborted");
+}
+
+#[test]
+fn set_header_route_sends_matching_requests_to_the_canary_and_is_removed_at_the_end() {
+    let steps = vec![header_route("beta", "X-Beta", "1"), pause(), set_weight(50)];
+    let mut sim = deployed(Spec::canary(steps).build());
+    ship_v2(&mut sim);
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 1);
+    assert!(
+        sim.world.route.as_ref().unwrap().header_route.is_none(),
+        "no ready pod yet"
+    );
+    sim.run_for(60);
+    let header = sim
+        .world
+        .route
+        .as_ref()
+        .unwrap()
+        .header_route
+        .clone()
+        .unwrap();
+    assert_eq!(header.name, "beta");
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
+    sim.request(request(RequestAction::Promote, "p1"));
+    sim.run_for(60);
+    assert_eq!(sim.status.phase, Some(Phase::Completed));
+    assert!(sim.world.route.as_ref().unwrap().header_route.is_none());
+}
+
+#[test]
+fn template_change_mid_rollout_abandons_the_canary_and_starts_again_from_step_zero() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(20), pause(), set_weight(50)]).build());
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    assert_eq!(sim.status.current_weight, 20);
+    sim.edit(|spec| spec.template = template("registry.example.com/shop/web:3"));
+    let v3 = revision_of("registry.example.com/shop/web:3");
+    assert_eq!(sim.status.canary_revision, Some(v3.clone()));
+    assert_eq!(sim.status.current_step_index, Some(0));
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
+    assert_eq!(sim.world.services.get(CANARY_SVC), Some(&Some(v3.clone())));
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    sim.run_for(60);
+    assert_eq!(sim.status.current_weight, 20);
+    assert_eq!(sim.world.ready_of(&v3), 1);
+}
+
+#[test]
+fn second_revision_with_dynamic_stable_scale_returns_traffic_before_starting() {
+    let spec = Spec::canary(vec![set_weight(75), pause()])
+        .dynamic_stable_scale()
+        .build();
+    let mut sim = deployed(spec);
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    sim.edit(|spec| spec.template = template("registry.example.com/shop/web:3"));
+    let v3 = revision_of("registry.example.com/shop/web:3");
+    assert_eq!(sim.status.canary_revision, Some(v2()), "still draining v2");
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(75));
+    sim.run_for(60);
+    assert_eq!(sim.status.canary_revision, Some(v3.clone()));
+    assert_eq!(sim.status.current_weight, 75);
+    assert_eq!(sim.world.services.get(CANARY_SVC), Some(&Some(v3)));
+}
+
+#[test]
+fn reverting_to_the_stable_template_completes_at_once_without_running_steps() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(20), pause(), set_weight(50)]).build());
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    sim.edit(|spec| spec.template = template("registry.example.com/shop/web:1"));
+    assert_eq!(sim.status.phase, Some(Phase::Completed));
+    assert_eq!(sim.status.stable_revision, Some(v1()));
+    sim.run_for(60);
+    assert_eq!(sim.status.canary_revision, None);
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    assert_eq!(
+        cdevent_kinds(&sim).last(),
+        Some(&CdEventKind::ServiceRolledback)
+    );
+}
+
+#[test]
+fn canary_pods_never_ready_fail_the_rollout_at_the_progress_deadline() {
+    let mut sim = deployed(
+        Spec::canary(vec![set_weight(20), pause()])
+            .progress_deadline(120)
+            .build(),
+    );
+    sim.world.pods.insert(v2(), PodBehaviour::NeverReady);
+    ship_v2(&mut sim);
+    let started = sim.world.now;
+    sim.run_for(119);
+    assert_eq!(sim.status.phase, Some(Phase::Progressing));
+    sim.run_for(1);
+    assert_eq!(sim.status.phase, Some(Phase::Failed));
+    let condition = sim.status.condition(ConditionType::Progressing).unwrap();
+    assert_eq!(condition.reason, "ProgressDeadlineExceeded");
+    assert_eq!(
+        condition.last_transition_time,
+        started + chrono::TimeDelta::seconds(120)
+    );
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    assert_eq!(
+        cdevent_kinds(&sim).last(),
+        Some(&CdEventKind::ServiceRolledback)
+    );
+}
+
+#[test]
+fn progress_deadline_survives_a_controller_restart() {
+    let mut sim = deployed(
+        Spec::canary(vec![set_weight(20), pause()])
+            .progress_deadline(120)
+            .build(),
+    );
+    sim.world.pods.insert(v2(), PodBehaviour::NeverReady);
+    ship_v2(&mut sim);
+    let since = sim.status.waiting.clone().unwrap().since;
+    sim.run_for(100);
+    // A restart loses everything but the status: round-trip it through JSON.
+    let json = serde_json::to_string(&sim.status).unwrap();
+    sim.status = serde_json::from_str(&json).unwrap();
+    sim.run_for(20);
+    assert_eq!(sim.status.phase, Some(Phase::Failed));
+    assert_eq!(sim.world.now, since + chrono::TimeDelta::seconds(120));
+}
+
+#[test]
+fn analysis_step_gates_progress_until_enough_successes() {
+    let steps = vec![
+        set_weight(20),
+        analysis_step(error_rate(0.05)),
+        set_weight(60),
+        pause(),
+    ];
+    let mut sim = deployed(Spec::canary(steps).build());
+    ship_v2(&mut sim);
+    sim.run_for(10);
+    assert_eq!(sim.status.current_step_index, Some(1));
+    sim.run_for(29);
+    assert_eq!(sim.status.current_step_index, Some(1), "one success of two");
+    sim.run_for(60);
+    assert_eq!(sim.status.current_step_index, Some(3));
+    assert_eq!(sim.status.current_weight, 60);
+    let queries = sim
+        .effects()
+        .filter(|e| matches!(e, Effect::QueryMetric(_)))
+        .count();
+    assert_eq!(queries, 2);
+}
+
+#[test]
+fn failed_analysis_mid_canary_restores_stable_weights_first() {
+    let steps = vec![set_weight(40), pause()];
+    let spec = Spec::canary(steps)
+        .background_analysis(error_rate(0.05))
+        .build();
+    let mut sim = deployed_with(spec, |key, now| {
+        if key.revision == v2() && now >= at(260) {
+            MetricValue::Sample(0.12)
+        } else {
+            MetricValue::Sample(0.01)
+        }
+    });
+    ship_v2(&mut sim);
+    sim.run_for(190);
+    assert_eq!(sim.status.phase, Some(Phase::Paused));
+    sim.run_for(120);
+    assert_eq!(sim.status.phase, Some(Phase::Failed));
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
+    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    let condition = sim.status.condition(ConditionType::Progressing).unwrap();
+    assert_eq!(condition.status, ConditionStatus::False);
+    assert_eq!(condition.reason, "AnalysisFailed");
+    assert_eq!(
+        condition.message,
+        "metric \"error-rate\" value 0.12 is above max 0.05"
+    );
+    let failing = sim
+        .records
+        .iter()
+        .find(|r| r.after.phase == Some(Phase::Failed))
+        .unwrap();
+    let first_traffic = failing
+        .effects
+        .iter()
+        .find(|e| e.touches_traffic_or_scale());
+    assert!(
+        matches!(first_traffic, Some(Effect::SetRouteWeights { canary, .. }) if canary.weight == 0),
+        "{:#?}",
+        failing.effects
+    );
+}
+
+#[test]
+fn background_analysis_starts_at_its_starting_step() {
+    let mut analysis = error_rate(0.05);
+    analysis.starting_step = Some(2);
+    let steps = vec![set_weight(20), pause_for("5m"), set_weight(50), pause()];
+    let spec = Spec::canary(steps).background_analysis(analysis).build();
+    let mut sim = deployed(spec);
+    ship_v2(&mut sim);
+    sim.run_for(200);
+    assert_eq!(sim.status.current_step_index, Some(1));
+    assert!(sim.effects().all(|e| !matches!(e, Effect::QueryMetric(_))));
+    sim.run_for(200);
+    assert_eq!(sim.status.current_step_index, Some(3));
+    assert!(sim.effects().any(|e| matches!(e, Effect::QueryMetric(_))));
+}
+
+#[test]
+fn metrics_missing_at_night_pause_for_a_person_instead_of_promoting_or_failing() {
+    let spec = Spec::canary(vec![
+        set_weight(20),
+        analysis_step(error_rate(0.05)),
+        set_weight(100),
+    ])
+    .build();
+    let mut sim = deployed_with(spec, |_, _| MetricValue::Empty);
+    ship_v2(&mut sim);
+    sim.run_for(600);
+    assert_eq!(sim.status.phase, Some(Phase::Paused));
+    assert_eq!(sim.status.current_step_index, Some(1));
+    let paused = sim.status.condition(ConditionType::Paused).unwrap();
+    assert_eq!(paused.reason, "AnalysisInconclusive");
+    assert_eq!(
+        sim.world.weight_of(CANARY_SVC),
+        Some(20),
+        "traffic held, not rolled back"
+    );
+    sim.request(request(RequestAction::Promote, "accept"));
+    sim.run_for(60);
+    assert_eq!(sim.status.phase, Some(Phase::Completed));
+}
+
+#[test]
+fn nan_from_division_by_zero_is_inconclusive_not_a_success() {
+    let spec = Spec::canary(vec![
+        set_weight(20),
+        analysis_step(error_rate(0.05)),
+        set_weight(100),
+    ])
+    .build();
+    let mut sim = deployed_with(spec, |_, _| MetricValue::Sample(f64::NAN));
+    ship_v2(&mut sim);
+    sim.run_for(600);
+    assert_eq!(sim.status.phase, Some(Phase::Paused));
+    assert_eq!(sim.status.stable_revision, Some(v1()));
+    let run = sim.status.gate_analysis.as_ref().unwrap();
+    assert_eq!(run.metrics[0].successes, 0);
+    assert_eq!(run.metrics[0].last_value.as_deref(), Some("NaN"));
+}
+
+#[test]
+fn revision_history_limit_deletes_older_replica_sets() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(100)]).build());
+    for version in 2..=5 {
+        sim.edit(|spec| {
+            spec.template = template(&format!("registry.example.com/shop/web:{version}"))
+        });
+        sim.run_for(60);
+        assert_eq!(sim.status.phase, Some(Phase::Completed));
+    }
+    let names: Vec<_> = sim.world.replica_sets.keys().cloned().collect();
+    assert_eq!(names.len(), 3, "stable plus two old: {names:?}");
+    for version in 3..=5 {
+        let revision = revision_of(&format!("registry.example.com/shop/web:{version}"));
+        assert!(names.contains(&format!("web-{revision}")), "{names:?}");
+    }
+    assert!(
+        sim.effects()
+            .any(|e| matches!(e, Effect::DeleteReplicaSet { .. }))
+    );
+}
+
+#[test]
+fn weights_applied_to_the_route_are_reasserted_after_drift() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(30), pause()]).build());
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    for backend in &mut sim.world.route.as_mut().unwrap().backends {
+        backend.weight = 50;
+    }
+    sim.settle();
+    assert_eq!(sim.world.weight_of(STABLE_SVC), Some(70));
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(30));
+}
