@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -73,6 +73,13 @@ pub mod human {
         let text = String::deserialize(deserializer)?;
         humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
+}
+
+/// `at + delta`, saturating at the end of representable time instead of overflowing: a
+/// duration of a thousand years is odd, but must not crash the controller.
+pub(crate) fn after(at: DateTime<Utc>, delta: TimeDelta) -> DateTime<Utc> {
+    at.checked_add_signed(delta)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The non-negative span from `delta`, for effects that only make sense forwards in time.

@@ -10,6 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::duration::after;
+
 /// How this controller takes part in the election.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -144,7 +146,7 @@ pub fn lease_step(config: &LeaseConfig, obs: &LeaseObservation) -> (Leadership, 
         .map_or(delta(config.lease_duration), |s| {
             TimeDelta::seconds(i64::from(s))
         });
-    let expires = lease.renew_time.map(|at| at + duration);
+    let expires = lease.renew_time.map(|at| after(at, duration));
     let free =
         lease.holder.as_deref().is_none_or(str::is_empty) || expires.is_none_or(|at| now >= at);
     let holder = lease.holder.clone().filter(|h| !h.is_empty());
@@ -160,9 +162,9 @@ pub fn lease_step(config: &LeaseConfig, obs: &LeaseObservation) -> (Leadership, 
     }
     if held_by_me {
         let renewed = lease.renew_time.unwrap_or(now);
-        let acting_until = renewed + delta(config.renew_deadline);
+        let acting_until = after(renewed, delta(config.renew_deadline));
         if now < acting_until {
-            let renew_at = renewed + delta(retry);
+            let renew_at = after(renewed, delta(retry));
             let effects = if now >= renew_at {
                 vec![
                     LeaseEffect::Renew {

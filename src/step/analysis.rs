@@ -135,8 +135,8 @@ pub(crate) fn advance(
                 return verdict;
             }
         }
-        run.round += 1;
-        run.next_measurement_time = Some(now + plan.interval);
+        run.round = run.round.saturating_add(1);
+        run.next_measurement_time = Some(crate::duration::after(now, plan.interval));
         for metric in &plan.metrics {
             out.queries.push(MetricQuery {
                 key: MeasurementKey {
@@ -284,16 +284,18 @@ fn record(
     metric.message = Some(message);
     match outcome {
         MeasurementOutcome::Success => {
-            metric.successes += 1;
+            metric.successes = metric.successes.saturating_add(1);
             metric.consecutive_failures = 0;
             metric.consecutive_inconclusives = 0;
         }
         MeasurementOutcome::Failure => {
-            metric.consecutive_failures += 1;
+            metric.consecutive_failures = metric.consecutive_failures.saturating_add(1);
             metric.consecutive_inconclusives = 0;
         }
         // No information: neither breaks nor extends a run of failures.
-        MeasurementOutcome::Inconclusive => metric.consecutive_inconclusives += 1,
+        MeasurementOutcome::Inconclusive => {
+            metric.consecutive_inconclusives = metric.consecutive_inconclusives.saturating_add(1);
+        }
     }
 }
 

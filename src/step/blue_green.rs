@@ -3,6 +3,7 @@
 //! failed post-promotion analysis can switch straight back.
 
 use crate::conditions::reason;
+use crate::duration::after;
 use crate::effect::{CdEventKind, EventType};
 use crate::request::RequestAction;
 use crate::status::{AnalysisKind, AnalysisPhase, Phase};
@@ -98,7 +99,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
         let state = cx.status.blue_green.get_or_insert_default();
         let since = *state.promotable_since.get_or_insert(now);
         if !state.promotion_requested && plan.auto_promotion_enabled {
-            let at = since + plan.auto_promotion_delay;
+            let at = after(since, plan.auto_promotion_delay);
             if now >= at {
                 state.promotion_requested = true;
             } else {
@@ -144,7 +145,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
         .as_ref()
         .and_then(|state| state.promoted_at)
         .unwrap_or_else(|| cx.now());
-    let scale_down_at = promoted_at + plan.scale_down_delay;
+    let scale_down_at = after(promoted_at, plan.scale_down_delay);
     if cx.now() >= scale_down_at {
         cx.complete();
     } else {

@@ -182,7 +182,7 @@ fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {
             }
             StepPlan::Pause(Some(duration)) => {
                 let start = *cx.status.pause_start_time.get_or_insert(cx.now());
-                let until = start + *duration;
+                let until = crate::duration::after(start, *duration);
                 if cx.now() < until {
                     cx.wake_at(until);
                     return;
@@ -316,7 +316,7 @@ fn settle_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
     } else {
         format!("{stable_needed} ready stable pods for weight {target} ({stable_ready} ready)")
     };
-    cx.wait_for_pods(canary_ready + stable_ready, what);
+    cx.wait_for_pods(canary_ready.saturating_add(stable_ready), what);
     false
 }
 
@@ -330,7 +330,8 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
     let mut replica_sets = Vec::new();
     match (&stable, &canary) {
         (Some(stable), Some(canary)) => {
-            let needs_header_pod = header.is_some() || header_step_pending(cx, plan);
+            let needs_header_pod =
+                configured_header_route(cx, plan).is_some() || header_step_pending(cx, plan);
             let mut canary_pods = pods_for(replicas, current.max(target));
             if needs_header_pod {
                 canary_pods = canary_pods.max(1);
@@ -381,8 +382,9 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
     }
 }
 
-/// The header route in force: the last `setHeaderRoute` already passed, while in progress.
-fn active_header_route(cx: &Cx<'_>, plan: &CanaryPlan) -> Option<crate::spec::HeaderRoute> {
+/// The header route the steps passed so far ask for, while the template's revision is in
+/// progress.
+fn configured_header_route(cx: &Cx<'_>, plan: &CanaryPlan) -> Option<crate::spec::HeaderRoute> {
     let shipping_template = cx.status.canary_revision.as_deref() == Some(cx.revision.as_str());
     if cx.is_settled() || !shipping_template || cx.status.full_promotion {
         return None;
@@ -396,6 +398,13 @@ fn active_header_route(cx: &Cx<'_>, plan: &CanaryPlan) -> Option<crate::spec::He
             _ => None,
         })
         .filter(|route| !route.matches.is_empty())
+}
+
+/// The header route in force: the configured one, once a canary pod is ready to take the
+/// requests it sends (a promote may skip the step before that).
+fn active_header_route(cx: &Cx<'_>, plan: &CanaryPlan) -> Option<crate::spec::HeaderRoute> {
+    let canary_ready = cx.ready(cx.status.canary_revision.as_deref()) > 0;
+    configured_header_route(cx, plan).filter(|_| canary_ready)
 }
 
 fn header_step_pending(cx: &Cx<'_>, plan: &CanaryPlan) -> bool {

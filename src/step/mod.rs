@@ -123,6 +123,8 @@ impl<'a> Cx<'a> {
         let mut status = prior.clone();
         status.observed_generation = Some(obs.rollout.generation);
         status.clear_condition(ConditionType::InvalidSpec);
+        // A status edited by hand may hold any number; a weight is a percentage.
+        status.current_weight = status.current_weight.clamp(0, 100);
         if status.phase == Some(Phase::Initializing) {
             status.phase = None;
         }
@@ -277,7 +279,7 @@ impl<'a> Cx<'a> {
     /// Start a failed revision again (retry).
     pub fn restart_revision(&mut self, phase: Phase, step_index: Option<i32>) {
         let revision = self.revision.clone();
-        self.status.attempt += 1;
+        self.status.attempt = self.status.attempt.saturating_add(1);
         self.reset_progress(phase, step_index);
         let message = format!("revision {revision} retried");
         self.set_progressing(true, reason::RETRIED, message.clone());
@@ -522,7 +524,7 @@ impl<'a> Cx<'a> {
             _ => now,
         };
         self.status.waiting = Some(WaitingForPods { since, progress });
-        let deadline = since + self.plan.progress_deadline;
+        let deadline = crate::duration::after(since, self.plan.progress_deadline);
         if now >= deadline {
             let seconds = self.plan.progress_deadline.num_seconds();
             self.fail(
@@ -562,13 +564,14 @@ impl<'a> Cx<'a> {
             .clone()
             .or_else(|| self.status.stable_revision.clone());
         let status = &mut self.status;
-        status.replicas = replica_sets.iter().map(|rs| rs.replicas).sum();
-        status.ready_replicas = replica_sets.iter().map(|rs| rs.ready_replicas).sum();
-        status.updated_replicas = replica_sets
-            .iter()
-            .filter(|rs| Some(&rs.revision) == shipped.as_ref())
-            .map(|rs| rs.replicas)
-            .sum();
+        status.replicas = saturating_sum(replica_sets.iter().map(|rs| rs.replicas));
+        status.ready_replicas = saturating_sum(replica_sets.iter().map(|rs| rs.ready_replicas));
+        status.updated_replicas = saturating_sum(
+            replica_sets
+                .iter()
+                .filter(|rs| Some(&rs.revision) == shipped.as_ref())
+                .map(|rs| rs.replicas),
+        );
         status.selector = Some(crate::validate::selector_string(&self.spec.selector));
         let (paused, why) = if status.phase != Some(Phase::Paused) {
             (ConditionStatus::False, reason::NOT_PAUSED)
@@ -630,6 +633,11 @@ fn describe_analysis(kind: AnalysisKind, step_index: Option<i32>) -> String {
         (AnalysisKind::PostPromotion, _) => "post-promotion analysis".into(),
         (AnalysisKind::Step, None) => "analysis step".into(),
     }
+}
+
+/// A sum that stops at the bounds of `i32` instead of overflowing on absurd observations.
+pub(crate) fn saturating_sum(values: impl Iterator<Item = i32>) -> i32 {
+    values.fold(0i32, i32::saturating_add)
 }
 
 /// Pods needed to carry `weight` percent of `replicas`: rounded up, at least one when > 0.

@@ -96,16 +96,16 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
             cx.complete();
         } else {
             let available = observed.map_or(0, |rs| rs.available_replicas);
-            let old: i32 = cx
-                .obs
-                .replica_sets
-                .iter()
-                .filter(|rs| rs.revision != target)
-                .map(|rs| rs.replicas)
-                .sum();
+            let old = super::saturating_sum(
+                cx.obs
+                    .replica_sets
+                    .iter()
+                    .filter(|rs| rs.revision != target)
+                    .map(|rs| rs.replicas),
+            );
             let replicas = cx.plan.replicas;
             cx.wait_for_pods(
-                available - old,
+                available.saturating_sub(old),
                 format!("{replicas} available pods of {target} ({available} available, {old} old)"),
             );
         }
@@ -134,30 +134,34 @@ fn rolled_out(replica_sets: &[ObservedReplicaSet], target: &str, replicas: i32) 
 }
 
 /// One move of a Deployment-style rolling update: the desired replicas of every revision.
+///
+/// Computed in `i64` so that no observed count, however absurd, can overflow.
 fn rolling_update(
     replica_sets: &[ObservedReplicaSet],
     target: &str,
     replicas: i32,
     plan: &SimplePlan,
 ) -> BTreeMap<String, i32> {
-    let mut counts: BTreeMap<String, i32> = replica_sets
+    let wide = |value: i32| i64::from(value.max(0));
+    let mut counts: BTreeMap<String, i64> = replica_sets
         .iter()
-        .map(|rs| (rs.revision.clone(), rs.replicas))
+        .map(|rs| (rs.revision.clone(), wide(rs.replicas)))
         .collect();
-    let total: i32 = counts.values().sum();
+    let desired = wide(replicas);
+    let total: i64 = counts.values().sum();
     let new = replica_sets.iter().find(|rs| rs.revision == target);
-    let new_replicas = new.map_or(0, |rs| rs.replicas);
-    let new_available = new.map_or(0, |rs| rs.available_replicas);
+    let new_replicas = new.map_or(0, |rs| wide(rs.replicas));
+    let new_available = new.map_or(0, |rs| wide(rs.available_replicas));
     // Scale up within the surge.
-    let room = (replicas + plan.max_surge - total).max(0);
-    let scaled_up = if new_replicas < replicas {
-        new_replicas + room.min(replicas - new_replicas)
+    let room = (desired + wide(plan.max_surge) - total).max(0);
+    let scaled_up = if new_replicas < desired {
+        new_replicas + room.min(desired - new_replicas)
     } else {
-        replicas
+        desired
     };
     counts.insert(target.to_string(), scaled_up);
     // Scale old revisions down without going below the availability floor.
-    let min_available = replicas - plan.max_unavailable;
+    let min_available = desired - wide(plan.max_unavailable);
     let new_unavailable = (new_replicas - new_available).max(0);
     let mut budget = total - min_available - new_unavailable;
     let mut old: Vec<&ObservedReplicaSet> = replica_sets
@@ -170,13 +174,18 @@ fn rolling_update(
         if budget <= 0 {
             break;
         }
-        let unhealthy = (rs.replicas - rs.available_replicas).max(0).min(budget);
+        let unhealthy = (wide(rs.replicas) - wide(rs.available_replicas))
+            .max(0)
+            .min(budget);
         if let Some(count) = counts.get_mut(&rs.revision) {
             *count -= unhealthy;
         }
         budget -= unhealthy;
     }
-    let available: i32 = replica_sets.iter().map(|rs| rs.available_replicas).sum();
+    let available: i64 = replica_sets
+        .iter()
+        .map(|rs| wide(rs.available_replicas))
+        .sum();
     let mut spare = (available - min_available).max(0).min(budget.max(0));
     for rs in &old {
         if spare <= 0 {
@@ -189,6 +198,9 @@ fn rolling_update(
         }
     }
     counts
+        .into_iter()
+        .map(|(revision, count)| (revision, i32::try_from(count).unwrap_or(i32::MAX)))
+        .collect()
 }
 
 #[cfg(test)]

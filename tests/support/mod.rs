@@ -59,7 +59,7 @@ pub const PREVIEW_SVC: &str = "web-preview";
 pub const ROUTE: &str = "web-route";
 
 /// A Rollout spec under construction.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Spec(pub RolloutSpec);
 
 impl Spec {

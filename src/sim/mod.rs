@@ -15,6 +15,10 @@ use crate::request::ControlRequest;
 use crate::spec::RolloutSpec;
 use crate::status::RolloutStatus;
 
+mod invariants;
+
+pub use invariants::{Violation, check_invariants};
+
 /// Where metric values come from in a simulation.
 pub trait MetricSource {
     /// The value of the metric measured by `key` at `now`.
@@ -294,6 +298,8 @@ impl World {
 /// One call of `step` in a simulation.
 #[derive(Clone, Debug)]
 pub struct Record {
+    /// The spec stepped with.
+    pub spec: RolloutSpec,
     /// The status before.
     pub before: RolloutStatus,
     /// What was observed.
@@ -342,6 +348,7 @@ impl Sim {
         let changed = self.world.apply(&effects);
         let status_changed = after != self.status;
         self.records.push(Record {
+            spec: self.spec.clone(),
             before: std::mem::replace(&mut self.status, after.clone()),
             observations,
             after,

@@ -1,0 +1,67 @@
+//! The committed CRD matches the Rust types, and every example parses and validates.
+
+use std::path::Path;
+
+use kube::CustomResourceExt;
+use kulta::Rollout;
+
+#[test]
+fn committed_crd_matches_the_types() {
+    let generated = serde_yaml_ng::to_string(&Rollout::crd()).unwrap();
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/crd.yaml"))
+            .expect("deploy/crd.yaml");
+    let committed = committed
+        .split_once("---\n")
+        .map(|(_, body)| body)
+        .unwrap_or(&committed);
+    assert!(
+        committed == generated,
+        "deploy/crd.yaml is out of date: run `cargo run -q -p kulta-interpreter -- crd > deploy/crd.yaml`"
+    );
+}
+
+#[test]
+fn crd_has_status_subresource_and_printer_columns() {
+    let crd = Rollout::crd();
+    let version = &crd.spec.versions[0];
+    assert_eq!(version.name, "v1alpha1");
+    let subresources = version.subresources.as_ref().unwrap();
+    assert!(subresources.status.is_some());
+    assert!(subresources.scale.is_some());
+    let columns: Vec<_> = version
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(columns, ["Phase", "Weight", "Step", "Age"]);
+}
+
+#[test]
+fn every_example_parses_and_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // As kubectl does: YAML to JSON, then the typed object (serde YAML crates only read
+        // enum variants written as YAML tags).
+        let value: serde_json::Value =
+            serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let rollout: Rollout =
+            serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let plan =
+            kulta::validate(&rollout.spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen.push(match plan.strategy {
+            kulta::validate::StrategyPlan::Canary(_) => "canary",
+            kulta::validate::StrategyPlan::BlueGreen(_) => "blueGreen",
+            kulta::validate::StrategyPlan::Simple(_) => "simple",
+        });
+    }
+    seen.sort();
+    assert_eq!(seen, ["blueGreen", "canary", "simple"]);
+}
