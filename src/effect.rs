@@ -190,7 +190,57 @@ pub enum EventType {
     Warning,
 }
 
+/// What an effect acts on: for counting effects and for failing them in simulations.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub enum EffectKind {
+    /// ReplicaSet create, scale, delete.
+    ReplicaSet,
+    /// Service selector.
+    Service,
+    /// HTTPRoute weights and header rule.
+    Route,
+    /// Prometheus query.
+    Metric,
+    /// CDEvent emission.
+    CdEvent,
+    /// Kubernetes Event.
+    Event,
+    /// Requeue.
+    Requeue,
+}
+
+impl EffectKind {
+    /// A short lowercase name, for metric labels and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EffectKind::ReplicaSet => "replicaset",
+            EffectKind::Service => "service",
+            EffectKind::Route => "route",
+            EffectKind::Metric => "metric",
+            EffectKind::CdEvent => "cdevent",
+            EffectKind::Event => "event",
+            EffectKind::Requeue => "requeue",
+        }
+    }
+}
+
 impl Effect {
+    /// What this effect acts on.
+    pub fn kind(&self) -> EffectKind {
+        match self {
+            Effect::ApplyReplicaSet { .. }
+            | Effect::ScaleReplicaSet { .. }
+            | Effect::DeleteReplicaSet { .. } => EffectKind::ReplicaSet,
+            Effect::PointService { .. } => EffectKind::Service,
+            Effect::SetRouteWeights { .. } | Effect::SetHeaderRoute { .. } => EffectKind::Route,
+            Effect::QueryMetric(_) => EffectKind::Metric,
+            Effect::EmitCdEvent(_) => EffectKind::CdEvent,
+            Effect::RecordEvent(_) => EffectKind::Event,
+            Effect::RequeueAfter { .. } => EffectKind::Requeue,
+        }
+    }
+
     /// Whether executing this effect changes the cluster's workloads or traffic (as opposed
     /// to querying, reporting or scheduling).
     pub fn touches_traffic_or_scale(&self) -> bool {

@@ -51,7 +51,7 @@ mod step;
 pub mod validate;
 
 pub use effect::{
-    BackendWeight, CdEvent, CdEventKind, Effect, EventType, HeaderRouteRule, KubeEvent,
+    BackendWeight, CdEvent, CdEventKind, Effect, EffectKind, EventType, HeaderRouteRule, KubeEvent,
     MeasurementKey, MetricQuery, RouteRef,
 };
 pub use leader::{

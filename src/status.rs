@@ -129,9 +129,13 @@ pub struct BlueGreenStatus {
     /// Promotion was asked for (by a person or automatically); scale to full, then switch.
     #[serde(default, skip_serializing_if = "is_false")]
     pub promotion_requested: bool,
-    /// When the active Service was switched to the new revision.
+    /// When KULTA switched the active Service to the new revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<DateTime<Utc>>,
+    /// When the active Service was first observed selecting the new revision; the scale-down
+    /// delay and post-promotion analysis count from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<DateTime<Utc>>,
 }
 
 /// One analysis of one revision.

@@ -9,7 +9,7 @@ use kulta::status::{ConditionType, Phase};
 use support::*;
 
 fn rs_replicas(sim: &kulta::sim::Sim, revision: &str) -> i32 {
-    sim.world.replica_sets[&format!("web-{revision}")].replicas
+    sim.world.replica_sets[&format!("web-{revision}")].replicas()
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn set_weight_scales_canary_first_and_moves_traffic_only_once_it_is_ready() {
         .replica_sets
         .get(&format!("web-{}", v2()))
         .unwrap();
-    assert_eq!(canary.replicas, 1, "ceil(4 * 20%) = 1");
+    assert_eq!(canary.replicas(), 1, "ceil(4 * 20%) = 1");
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0), "not ready yet");
     sim.run_for(9);
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
@@ -62,11 +62,11 @@ fn indefinite_pause_holds_until_promoted() {
     sim.run_for(60);
     assert_eq!(sim.status.phase, Some(Phase::Completed));
     assert_eq!(sim.status.stable_revision, Some(v2()));
-    // At completion the stable Service already selects the new revision, so 100/0 is the
-    // final write: no separate 0/100 step is needed.
+    // All traffic reaches the canary (0/100) before the stable Service switches to it and
+    // the weights reset to 100/0.
     assert_eq!(
         weight_history(&sim),
-        vec![(100, 0), (80, 20), (40, 60), (100, 0)]
+        vec![(100, 0), (80, 20), (40, 60), (0, 100), (100, 0)]
     );
 }
 
@@ -104,7 +104,10 @@ fn after_the_last_step_the_canary_becomes_stable_and_the_old_replica_set_scales_
     assert_eq!(sim.status.phase, Some(Phase::Completed));
     assert_eq!(sim.status.stable_revision, Some(v2()));
     assert_eq!(sim.status.canary_revision, None);
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 0);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v1())].replicas(),
+        0
+    );
     assert_eq!(sim.world.ready_of(&v2()), 4);
     assert_eq!(sim.world.services.get(STABLE_SVC), Some(&Some(v2())));
     assert_eq!(sim.world.weight_of(STABLE_SVC), Some(100));
@@ -149,8 +152,14 @@ fn without_traffic_routing_weight_is_approximated_by_replica_counts() {
     ship_v2(&mut sim);
     sim.run_for(60);
     assert_eq!(sim.status.current_weight, 25);
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 1);
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 3);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        1
+    );
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v1())].replicas(),
+        3
+    );
     assert!(
         sim.effects()
             .all(|e| !matches!(e, Effect::SetRouteWeights { .. }))
@@ -166,7 +175,10 @@ fn dynamic_stable_scale_scales_stable_down_only_after_traffic_left_it() {
     ship_v2(&mut sim);
     sim.run_for(60);
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(50));
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 2);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v1())].replicas(),
+        2
+    );
     let moved = sim
         .records
         .iter()
@@ -193,10 +205,16 @@ fn abort_with_dynamic_stable_scale_scales_stable_up_before_traffic_returns() {
     let mut sim = deployed(spec);
     ship_v2(&mut sim);
     sim.run_for(60);
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 1);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v1())].replicas(),
+        1
+    );
     sim.request(request(RequestAction::Abort, "a1"));
     assert_eq!(sim.status.phase, Some(Phase::Failed));
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 4);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v1())].replicas(),
+        4
+    );
     assert_eq!(
         sim.world.weight_of(CANARY_SVC),
         Some(75),
@@ -204,7 +222,10 @@ fn abort_with_dynamic_stable_scale_scales_stable_up_before_traffic_returns() {
     );
     sim.run_for(60);
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        0
+    );
     let aborted = sim.status.condition(ConditionType::Progressing).unwrap();
     assert_eq!(aborted.reason, "Aborted");
 }
@@ -214,7 +235,10 @@ fn set_header_route_sends_matching_requests_to_the_canary_and_is_removed_at_the_
     let steps = vec![header_route("beta", "X-Beta", "1"), pause(), set_weight(50)];
     let mut sim = deployed(Spec::canary(steps).build());
     ship_v2(&mut sim);
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 1);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        1
+    );
     assert!(
         sim.world.route.as_ref().unwrap().header_route.is_none(),
         "no ready pod yet"
@@ -248,7 +272,10 @@ fn template_change_mid_rollout_abandons_the_canary_and_starts_again_from_step_ze
     assert_eq!(sim.status.current_step_index, Some(0));
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
     assert_eq!(sim.world.services.get(CANARY_SVC), Some(&Some(v3.clone())));
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        0
+    );
     sim.run_for(60);
     assert_eq!(sim.status.current_weight, 20);
     assert_eq!(sim.world.ready_of(&v3), 1);
@@ -283,7 +310,10 @@ fn reverting_to_the_stable_template_completes_at_once_without_running_steps() {
     sim.run_for(60);
     assert_eq!(sim.status.canary_revision, None);
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        0
+    );
     assert_eq!(
         cdevent_kinds(&sim).last(),
         Some(&CdEventKind::ServiceRolledback)
@@ -310,7 +340,10 @@ fn canary_pods_never_ready_fail_the_rollout_at_the_progress_deadline() {
         condition.last_transition_time,
         started + chrono::TimeDelta::seconds(120)
     );
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        0
+    );
     assert_eq!(
         cdevent_kinds(&sim).last(),
         Some(&CdEventKind::ServiceRolledback)
@@ -379,7 +412,10 @@ fn failed_analysis_mid_canary_restores_stable_weights_first() {
     sim.run_for(120);
     assert_eq!(sim.status.phase, Some(Phase::Failed));
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        0
+    );
     let condition = sim.status.condition(ConditionType::Progressing).unwrap();
     assert_eq!(condition.status, ConditionStatus::False);
     assert_eq!(condition.reason, "AnalysisFailed");
@@ -481,6 +517,53 @@ fn revision_history_limit_deletes_older_replica_sets() {
     assert!(
         sim.effects()
             .any(|e| matches!(e, Effect::DeleteReplicaSet { .. }))
+    );
+}
+
+#[test]
+fn a_step_does_not_advance_until_the_route_really_carries_its_weight() {
+    let mut sim =
+        deployed(Spec::canary(vec![set_weight(20), pause_for("1m"), set_weight(100)]).build());
+    sim.world.failures.push(kulta::sim::EffectFailure {
+        kind: kulta::EffectKind::Route,
+        from: at(0),
+        until: at(300),
+    });
+    ship_v2(&mut sim);
+    sim.run_for(200);
+    assert_eq!(
+        sim.status.current_step_index,
+        Some(0),
+        "the pause has not started"
+    );
+    assert_eq!(sim.status.pause_start_time, None);
+    sim.run_for(40);
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(20));
+    assert_eq!(sim.status.pause_start_time, Some(at(300)));
+}
+
+#[test]
+fn the_old_stable_keeps_its_pods_until_the_stable_service_has_switched() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(100)]).build());
+    ship_v2(&mut sim);
+    sim.world.failures.push(kulta::sim::EffectFailure {
+        kind: kulta::EffectKind::Service,
+        from: sim.world.now,
+        until: sim.world.now + chrono::TimeDelta::seconds(120),
+    });
+    sim.run_for(60);
+    assert_eq!(sim.status.stable_revision, Some(v2()));
+    assert_eq!(sim.world.services.get(STABLE_SVC), Some(&Some(v1())));
+    assert_eq!(
+        sim.world.ready_of(&v1()),
+        4,
+        "v1 still serves the stable Service"
+    );
+    sim.run_for(120);
+    assert_eq!(sim.world.services.get(STABLE_SVC), Some(&Some(v2())));
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v1())].replicas(),
+        0
     );
 }
 

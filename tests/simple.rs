@@ -61,8 +61,14 @@ fn percentages_resolve_like_a_deployment() {
     }
     let mut sim = deployed(spec);
     ship_v2(&mut sim);
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 2);
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v1())].replicas, 4);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        2
+    );
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v1())].replicas(),
+        4
+    );
     sim.run_for(300);
     assert_eq!(sim.status.phase, Some(Phase::Completed));
 }
@@ -83,7 +89,10 @@ fn failed_background_analysis_rolls_back_to_stable() {
     ship_v2(&mut sim);
     sim.run_for(300);
     assert_eq!(sim.status.phase, Some(Phase::Failed));
-    assert_eq!(sim.world.replica_sets[&format!("web-{}", v2())].replicas, 0);
+    assert_eq!(
+        sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
+        0
+    );
     assert_eq!(sim.world.ready_of(&v1()), 4);
     let failed = sim.status.condition(ConditionType::Progressing).unwrap();
     assert_eq!(failed.reason, "AnalysisFailed");

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::effect::{Effect, MeasurementKey};
+use serde::{Deserialize, Serialize};
+
+use crate::effect::{Effect, EffectKind, MeasurementKey};
 use crate::observations::{
     MetricResult, MetricValue, Observations, ObservedBackend, ObservedHttpRoute,
     ObservedReplicaSet, ObservedService, RolloutRef,
@@ -16,6 +18,9 @@ use crate::spec::RolloutSpec;
 use crate::status::RolloutStatus;
 
 mod invariants;
+pub mod metrics;
+pub mod scenario;
+pub mod timeline;
 
 pub use invariants::{Violation, check_invariants};
 
@@ -32,12 +37,35 @@ impl<F: FnMut(&MeasurementKey, DateTime<Utc>) -> MetricValue> MetricSource for F
 }
 
 /// How the pods of a revision behave.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
 pub enum PodBehaviour {
     /// Ready this long after they are created.
     ReadyAfter(TimeDelta),
     /// Never ready (image pull failure, crash loop).
     NeverReady,
+    /// Ready after `ready`, then crash and stay unready from `crash` after creation.
+    CrashAfter {
+        /// Time to ready.
+        ready: TimeDelta,
+        /// Time to crash, from creation.
+        crash: TimeDelta,
+    },
+}
+
+/// One pod in the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimPod {
+    /// When it becomes ready (`None`: never).
+    pub ready_at: Option<DateTime<Utc>>,
+    /// When it crashes (`None`: never).
+    pub crash_at: Option<DateTime<Utc>>,
+}
+
+impl SimPod {
+    fn is_ready(&self, now: DateTime<Utc>) -> bool {
+        self.ready_at.is_some_and(|at| at <= now) && self.crash_at.is_none_or(|at| at > now)
+    }
 }
 
 /// A ReplicaSet in the model.
@@ -45,14 +73,36 @@ pub enum PodBehaviour {
 pub struct SimReplicaSet {
     /// Pod-template hash.
     pub revision: String,
-    /// Desired pods.
-    pub replicas: i32,
-    /// When each not-yet-ready pod becomes ready (`None`: never).
-    pub pending: Vec<Option<DateTime<Utc>>>,
-    /// Ready pods.
-    pub ready: i32,
+    /// Its pods, oldest first.
+    pub pods: Vec<SimPod>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+impl SimReplicaSet {
+    /// Desired replicas.
+    pub fn replicas(&self) -> i32 {
+        i32::try_from(self.pods.len()).unwrap_or(i32::MAX)
+    }
+
+    /// Ready pods at `now`.
+    pub fn ready(&self, now: DateTime<Utc>) -> i32 {
+        let ready = self.pods.iter().filter(|pod| pod.is_ready(now)).count();
+        i32::try_from(ready).unwrap_or(i32::MAX)
+    }
+}
+
+/// A window in which effects of one kind fail (the API refuses them), so that `step` sees
+/// the old state again and must try again.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectFailure {
+    /// Which effects fail.
+    pub kind: EffectKind,
+    /// From when.
+    pub from: DateTime<Utc>,
+    /// Until when (exclusive).
+    pub until: DateTime<Utc>,
 }
 
 /// The model cluster.
@@ -75,6 +125,8 @@ pub struct World {
     pub pods: BTreeMap<String, PodBehaviour>,
     /// Pod behaviour of revisions without an entry in `pods`.
     pub default_pods: PodBehaviour,
+    /// Windows in which effects fail.
+    pub failures: Vec<EffectFailure>,
     metrics: Box<dyn MetricSource>,
 }
 
@@ -107,6 +159,7 @@ impl World {
             request: None,
             pods: BTreeMap::new(),
             default_pods: PodBehaviour::ReadyAfter(TimeDelta::seconds(10)),
+            failures: Vec::new(),
             metrics: Box::new(metrics),
         }
     }
@@ -123,9 +176,9 @@ impl World {
                 .map(|(name, rs)| ObservedReplicaSet {
                     name: name.clone(),
                     revision: rs.revision.clone(),
-                    replicas: rs.replicas,
-                    ready_replicas: rs.ready,
-                    available_replicas: rs.ready,
+                    replicas: rs.replicas(),
+                    ready_replicas: rs.ready(self.now),
+                    available_replicas: rs.ready(self.now),
                     created_at: Some(rs.created_at),
                 })
                 .collect(),
@@ -152,8 +205,18 @@ impl World {
         changed
     }
 
+    /// Whether an effect of this kind fails now.
+    pub fn fails(&self, kind: EffectKind) -> bool {
+        self.failures
+            .iter()
+            .any(|f| f.kind == kind && f.from <= self.now && self.now < f.until)
+    }
+
     fn apply_one(&mut self, effect: &Effect) -> bool {
         let now = self.now;
+        if self.fails(effect.kind()) {
+            return false;
+        }
         match effect {
             Effect::ApplyReplicaSet {
                 name,
@@ -168,9 +231,7 @@ impl World {
                     name.clone(),
                     SimReplicaSet {
                         revision: revision.clone(),
-                        replicas: 0,
-                        pending: Vec::new(),
-                        ready: 0,
+                        pods: Vec::new(),
                         created_at: now,
                     },
                 );
@@ -228,7 +289,8 @@ impl World {
         let Some(rs) = self.replica_sets.get_mut(name) else {
             return false;
         };
-        if rs.replicas == replicas {
+        let wanted = usize::try_from(replicas).unwrap_or(0);
+        if rs.pods.len() == wanted {
             return false;
         }
         let behaviour = self
@@ -236,47 +298,53 @@ impl World {
             .get(&rs.revision)
             .unwrap_or(&self.default_pods)
             .clone();
-        let existing = rs.ready + i32::try_from(rs.pending.len()).unwrap_or(i32::MAX);
-        if replicas > existing {
-            for _ in existing..replicas {
-                rs.pending.push(match &behaviour {
-                    PodBehaviour::ReadyAfter(delay) => Some(now + *delay),
-                    PodBehaviour::NeverReady => None,
-                });
-            }
+        if wanted > rs.pods.len() {
+            let (ready_at, crash_at) = match behaviour {
+                PodBehaviour::ReadyAfter(delay) => (Some(now + delay), None),
+                PodBehaviour::NeverReady => (None, None),
+                PodBehaviour::CrashAfter { ready, crash } => (Some(now + ready), Some(now + crash)),
+            };
+            rs.pods.resize(wanted, SimPod { ready_at, crash_at });
         } else {
-            // Not-ready pods go first, as a ReplicaSet controller prefers.
-            let mut excess = existing - replicas;
-            while excess > 0 && !rs.pending.is_empty() {
-                rs.pending.pop();
-                excess -= 1;
+            // Unready pods go first, then the newest, as a ReplicaSet controller prefers.
+            while rs.pods.len() > wanted {
+                let victim = rs
+                    .pods
+                    .iter()
+                    .rposition(|pod| !pod.is_ready(now))
+                    .unwrap_or(rs.pods.len() - 1);
+                rs.pods.remove(victim);
             }
-            rs.ready -= excess;
         }
-        rs.replicas = replicas;
         true
     }
 
-    /// The next time a pod becomes ready, if any.
+    /// The next time a pod becomes ready or crashes, if any.
     pub fn next_pod_event(&self) -> Option<DateTime<Utc>> {
+        let now = self.now;
         self.replica_sets
             .values()
-            .flat_map(|rs| rs.pending.iter().flatten())
-            .copied()
+            .flat_map(|rs| rs.pods.iter())
+            .flat_map(|pod| [pod.ready_at, pod.crash_at])
+            .flatten()
+            .filter(|at| *at > now)
             .min()
     }
 
-    /// Move virtual time forward, making pods ready on schedule.
+    /// The next time an effect failure window opens or closes, if any.
+    pub fn next_failure_event(&self) -> Option<DateTime<Utc>> {
+        let now = self.now;
+        self.failures
+            .iter()
+            .flat_map(|f| [f.from, f.until])
+            .filter(|at| *at > now)
+            .min()
+    }
+
+    /// Move virtual time forward; pods become ready and crash on schedule.
     pub fn advance_to(&mut self, at: DateTime<Utc>) {
         if at > self.now {
             self.now = at;
-        }
-        let now = self.now;
-        for rs in self.replica_sets.values_mut() {
-            let before = rs.pending.len();
-            rs.pending
-                .retain(|ready_at| ready_at.is_none_or(|t| t > now));
-            rs.ready += i32::try_from(before - rs.pending.len()).unwrap_or(0);
         }
     }
 
@@ -290,7 +358,7 @@ impl World {
         self.replica_sets
             .values()
             .filter(|rs| rs.revision == revision)
-            .map(|rs| rs.ready)
+            .map(|rs| rs.ready(self.now))
             .sum()
     }
 }
@@ -372,11 +440,15 @@ impl Sim {
         let start = self.records.len();
         self.settle();
         while self.records.len() - start < max_steps {
-            let next = [self.requeue_at, self.world.next_pod_event()]
-                .into_iter()
-                .flatten()
-                .filter(|at| *at > self.world.now)
-                .min();
+            let next = [
+                self.requeue_at,
+                self.world.next_pod_event(),
+                self.world.next_failure_event(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > self.world.now)
+            .min();
             match next {
                 Some(at) if at <= until => {
                     self.world.advance_to(at);
@@ -408,6 +480,39 @@ impl Sim {
     pub fn edit(&mut self, edit: impl FnOnce(&mut RolloutSpec)) {
         edit(&mut self.spec);
         self.world.rollout.generation += 1;
+        self.settle();
+    }
+
+    /// The controller restarts: the status survives (as stored JSON), nothing in memory does:
+    /// not the planned wake-up, not metric results that were in flight.
+    pub fn restart(&mut self) {
+        if let Ok(json) = serde_json::to_string(&self.status)
+            && let Ok(status) = serde_json::from_str(&json)
+        {
+            self.status = status;
+        }
+        self.requeue_at = None;
+        self.world.pending_results.clear();
+        self.settle();
+    }
+
+    /// A person edits the route's canary weight by hand; the rest goes to stable.
+    pub fn drift_route(&mut self, canary_weight: i32) {
+        let canary_service = self
+            .spec
+            .strategy
+            .canary
+            .as_ref()
+            .and_then(|c| c.canary_service.clone());
+        if let Some(route) = self.world.route.as_mut() {
+            for backend in &mut route.backends {
+                backend.weight = if Some(&backend.service) == canary_service.as_ref() {
+                    canary_weight
+                } else {
+                    100 - canary_weight
+                };
+            }
+        }
         self.settle();
     }
 

@@ -81,7 +81,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
         cx.status.phase = Some(Phase::Preview);
         if ready < plan.preview_replicas {
             let needed = plan.preview_replicas;
-            cx.wait_for_pods(
+            cx.wait_for(
                 ready,
                 format!("{needed} ready preview pods ({ready} ready)"),
             );
@@ -111,7 +111,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
             return;
         }
         if ready < replicas {
-            cx.wait_for_pods(
+            cx.wait_for(
                 ready,
                 format!("{replicas} ready pods to promote ({ready} ready)"),
             );
@@ -131,6 +131,20 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
         cx.cdevent(CdEventKind::ServiceUpgraded, &revision, "promoted");
     }
     cx.status.phase = Some(Phase::Progressing);
+    // Post-promotion analysis measures the switched traffic: wait for the switch to land.
+    let active = cx.service_revision(&plan.active_service);
+    if active != cx.status.canary_revision.as_deref() {
+        let service = &plan.active_service;
+        cx.wait_for(0, format!("service {service} to select the new revision"));
+        return;
+    }
+    let now = cx.now();
+    let switched_at = *cx
+        .status
+        .blue_green
+        .get_or_insert_default()
+        .switched_at
+        .get_or_insert(now);
     if let (Some(gate), false) = (&plan.post_promotion_analysis, full) {
         match cx.run_analysis(AnalysisSlot::Gate, AnalysisKind::PostPromotion, None, gate) {
             Verdict::Passed => {}
@@ -139,13 +153,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
             Verdict::Running => return,
         }
     }
-    let promoted_at = cx
-        .status
-        .blue_green
-        .as_ref()
-        .and_then(|state| state.promoted_at)
-        .unwrap_or_else(|| cx.now());
-    let scale_down_at = after(promoted_at, plan.scale_down_delay);
+    let scale_down_at = after(switched_at, plan.scale_down_delay);
     if cx.now() >= scale_down_at {
         cx.complete();
     } else {

@@ -158,7 +158,7 @@ fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {
     }
     // Each pass either advances one step or stops; instant steps chain within one call.
     for _ in 0..=plan.steps.len() {
-        if !settle_weight(cx, plan) {
+        if !settle_weight(cx, plan) || !route_in_sync(cx, plan) {
             return;
         }
         let index = step_index(cx);
@@ -192,7 +192,7 @@ fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {
             StepPlan::SetHeaderRoute(route) => {
                 let ready = cx.ready(cx.status.canary_revision.as_deref());
                 if !route.matches.is_empty() && ready < 1 {
-                    cx.wait_for_pods(ready, "canary pods for the header route".into());
+                    cx.wait_for(ready, "canary pods for the header route".into());
                     return;
                 }
                 advance_step(cx, plan);
@@ -294,6 +294,22 @@ fn settle_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
     if current == target {
         return true;
     }
+    if let Some(routing) = &plan.routing {
+        // Traffic moves only onto a Service already observed selecting the right revision.
+        let canary_service = cx.service_revision(&routing.canary_service);
+        let stable_service = cx.service_revision(&routing.stable_service);
+        let wrong = if target > 0 && canary_service != cx.status.canary_revision.as_deref() {
+            Some(&routing.canary_service)
+        } else if target < 100 && stable_service != cx.status.stable_revision.as_deref() {
+            Some(&routing.stable_service)
+        } else {
+            None
+        };
+        if let Some(service) = wrong {
+            cx.wait_for(0, format!("service {service} to select the right revision"));
+            return false;
+        }
+    }
     let canary_ready = cx.ready(cx.status.canary_revision.as_deref());
     let stable_ready = cx.ready(cx.status.stable_revision.as_deref());
     let canary_needed = pods_for(cx.plan.replicas, target);
@@ -316,7 +332,34 @@ fn settle_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
     } else {
         format!("{stable_needed} ready stable pods for weight {target} ({stable_ready} ready)")
     };
-    cx.wait_for_pods(canary_ready.saturating_add(stable_ready), what);
+    cx.wait_for(canary_ready.saturating_add(stable_ready), what);
+    false
+}
+
+/// Whether the route, as observed, carries the weights and header rule decided; a step does
+/// not count as done (nor a pause start) until the traffic really moved.
+fn route_in_sync(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
+    let Some(routing) = &plan.routing else {
+        return true;
+    };
+    let weight = cx.status.current_weight;
+    let observed = cx.obs.http_route.as_ref();
+    let weights = observed.map(|route| {
+        (
+            route.weight_of(&routing.stable_service),
+            route.weight_of(&routing.canary_service),
+        )
+    });
+    let header = observed.and_then(|route| route.header_route.clone());
+    if weights == Some((Some(100 - weight), Some(weight)))
+        && header == active_header_route(cx, plan)
+    {
+        return true;
+    }
+    cx.wait_for(
+        0,
+        format!("route {} to carry canary weight {weight}", routing.route),
+    );
     false
 }
 

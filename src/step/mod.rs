@@ -503,8 +503,18 @@ impl<'a> Cx<'a> {
         None
     }
 
-    /// Record that pods are awaited this step.
-    pub fn wait_for_pods(&mut self, progress: i32, what: String) {
+    /// The revision an observed Service selects.
+    pub fn service_revision(&self, service: &str) -> Option<&'a str> {
+        self.obs
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .and_then(|s| s.revision.as_deref())
+    }
+
+    /// Record that this step waits on the cluster (pods, or a write to land); `progress`
+    /// grows as the wait makes headway.
+    pub fn wait_for(&mut self, progress: i32, what: String) {
         self.waiting = Some((progress, what));
     }
 

@@ -104,7 +104,7 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
                     .map(|rs| rs.replicas),
             );
             let replicas = cx.plan.replicas;
-            cx.wait_for_pods(
+            cx.wait_for(
                 available.saturating_sub(old),
                 format!("{replicas} available pods of {target} ({available} available, {old} old)"),
             );

@@ -18,6 +18,21 @@ pub(crate) struct DesiredRoute {
 
 pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
     let obs = cx.obs;
+    // A revision that a Service still selects, but is to stop selecting, keeps its pods until
+    // the Service has moved: a failed selector write must never leave a Service with no pods.
+    let pinned: Vec<&str> = desired
+        .services
+        .iter()
+        .filter_map(|(service, revision)| {
+            let current = obs
+                .services
+                .iter()
+                .find(|s| &s.name == service)?
+                .revision
+                .as_deref()?;
+            (current != revision).then_some(current)
+        })
+        .collect();
     let mut grow = Vec::new();
     let mut shrink = Vec::new();
     let wanted = |revision: &str| {
@@ -33,10 +48,12 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
                 name: rs.name.clone(),
                 replicas: *replicas,
             }),
-            Some(rs) if rs.replicas > *replicas => shrink.push(Effect::ScaleReplicaSet {
-                name: rs.name.clone(),
-                replicas: *replicas,
-            }),
+            Some(rs) if rs.replicas > *replicas && !pinned.contains(&rs.revision.as_str()) => {
+                shrink.push(Effect::ScaleReplicaSet {
+                    name: rs.name.clone(),
+                    replicas: *replicas,
+                })
+            }
             Some(_) => {}
             // Only the template's revision can be created: older templates are not known.
             None if *revision == cx.revision && *replicas > 0 => {
@@ -57,7 +74,7 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
         .collect();
     others.sort_by(|a, b| (b.created_at, &b.name).cmp(&(a.created_at, &a.name)));
     for rs in &others {
-        if rs.replicas > 0 {
+        if rs.replicas > 0 && !pinned.contains(&rs.revision.as_str()) {
             shrink.push(Effect::ScaleReplicaSet {
                 name: rs.name.clone(),
                 replicas: 0,
