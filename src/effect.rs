@@ -151,6 +151,7 @@ pub struct CdEvent {
     /// Revision the event is about.
     pub revision: String,
     /// When it happened (`Observations::now`).
+    #[serde(with = "crate::time")]
     pub timestamp: DateTime<Utc>,
 }
 

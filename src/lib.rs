@@ -48,6 +48,8 @@ pub mod sim;
 pub mod spec;
 pub mod status;
 mod step;
+pub mod time;
+pub mod trace;
 pub mod validate;
 
 pub use effect::{

@@ -12,6 +12,7 @@ use crate::spec::HeaderRoute;
 #[serde(rename_all = "camelCase")]
 pub struct Observations {
     /// The current time; the core reads no clock.
+    #[serde(with = "crate::time")]
     pub now: DateTime<Utc>,
     /// Identity of the Rollout object.
     pub rollout: RolloutRef,
@@ -66,7 +67,11 @@ pub struct ObservedReplicaSet {
     #[serde(default)]
     pub available_replicas: i32,
     /// `metadata.creationTimestamp`, to find the oldest for history cleanup.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -122,6 +127,7 @@ pub struct MetricResult {
     /// What came back.
     pub value: MetricValue,
     /// When it was measured.
+    #[serde(with = "crate::time")]
     pub time: DateTime<Utc>,
 }
 

@@ -17,10 +17,10 @@ const LENGTH: usize = 10;
 /// Kubernetes object fields serialize in a fixed order and maps are sorted, so equal
 /// templates always hash the same.
 pub fn pod_template_hash(template: &PodTemplateSpec) -> String {
-    let mut hasher = FnvHasher::default();
-    let json = serde_json::to_vec(template).unwrap_or_default();
-    hasher.write(&json);
-    let mut value = hasher.finish();
+    let mut hasher = HashWriter(FnvHasher::default());
+    // Writing into a hasher cannot fail; serialization of these types cannot either.
+    let _ = serde_json::to_writer(&mut hasher, template);
+    let mut value = hasher.0.finish();
     let mut out = String::with_capacity(LENGTH);
     for _ in 0..LENGTH {
         let digit = usize::try_from(value % 27).unwrap_or(0);
@@ -28,6 +28,20 @@ pub fn pod_template_hash(template: &PodTemplateSpec) -> String {
         value /= 27;
     }
     out
+}
+
+/// Feeds serialized bytes straight into the hasher, with no buffer in between.
+struct HashWriter(FnvHasher);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The name of a revision's ReplicaSet.

@@ -28,7 +28,12 @@ pub struct RolloutStatus {
     #[serde(default)]
     pub current_weight: i32,
     /// When the current pause step began.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub pause_start_time: Option<DateTime<Utc>>,
     /// A person paused the rollout; nothing advances until resumed.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -114,6 +119,8 @@ impl Phase {
 #[serde(rename_all = "camelCase")]
 pub struct WaitingForPods {
     /// When the wait began, or when pods last made progress.
+    #[serde(with = "crate::time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub since: DateTime<Utc>,
     /// A count that grows as the awaited pods make progress; a change restarts the deadline.
     pub progress: i32,
@@ -124,17 +131,32 @@ pub struct WaitingForPods {
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStatus {
     /// When the preview became ready and passed pre-promotion analysis.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub promotable_since: Option<DateTime<Utc>>,
     /// Promotion was asked for (by a person or automatically); scale to full, then switch.
     #[serde(default, skip_serializing_if = "is_false")]
     pub promotion_requested: bool,
     /// When KULTA switched the active Service to the new revision.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub promoted_at: Option<DateTime<Utc>>,
     /// When the active Service was first observed selecting the new revision; the scale-down
     /// delay and post-promotion analysis count from here.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub switched_at: Option<DateTime<Utc>>,
 }
 
@@ -152,7 +174,12 @@ pub struct AnalysisRun {
     /// Measurement rounds issued so far.
     pub round: u32,
     /// When the next round is due; unset once the run has ended.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub next_measurement_time: Option<DateTime<Utc>>,
     /// Outcome so far.
     pub phase: AnalysisPhase,
@@ -212,7 +239,7 @@ pub struct MetricStatus {
     /// Inconclusive measurements in a row.
     #[serde(default)]
     pub consecutive_inconclusives: u32,
-    /// Why the last measurement was judged as it was.
+    /// Why the last measurement was not a success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -242,6 +269,8 @@ pub struct Condition {
     /// What happened, for a person.
     pub message: String,
     /// When `status` last changed.
+    #[serde(with = "crate::time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub last_transition_time: DateTime<Utc>,
 }
 
@@ -279,31 +308,35 @@ impl RolloutStatus {
         self.conditions.iter().find(|c| c.type_ == type_)
     }
 
-    /// Set a condition; its transition time moves only when its status changes.
+    /// Set a condition; its transition time moves only when its status changes. Nothing is
+    /// allocated when it already says this.
     pub fn set_condition(
         &mut self,
         type_: ConditionType,
         status: ConditionStatus,
         reason: &str,
-        message: impl Into<String>,
+        message: &str,
         now: DateTime<Utc>,
     ) {
-        let message = message.into();
         match self.conditions.iter_mut().find(|c| c.type_ == type_) {
             Some(existing) => {
                 if existing.status != status {
                     existing.last_transition_time = now;
+                    existing.status = status;
                 }
-                existing.status = status;
-                existing.reason = reason.to_string();
-                existing.message = message;
+                if existing.reason != reason {
+                    existing.reason = reason.to_string();
+                }
+                if existing.message != message {
+                    existing.message = message.to_string();
+                }
             }
             None => {
                 self.conditions.push(Condition {
                     type_,
                     status,
                     reason: reason.to_string(),
-                    message,
+                    message: message.to_string(),
                     last_transition_time: now,
                 });
                 self.conditions.sort_by_key(|c| c.type_);

@@ -1,7 +1,7 @@
 //! Turning a [`RolloutSpec`] into a [`Plan`]: every check and every parse happens here, once,
 //! so the strategies work on values that are known to be good.
 
-use std::collections::BTreeSet;
+use std::fmt;
 
 use chrono::TimeDelta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -112,9 +112,10 @@ pub enum SpecError {
     },
 }
 
-/// A checked spec, with durations parsed and defaults resolved.
+/// A checked spec, with durations parsed and defaults resolved. It borrows names, queries
+/// and header rules from the spec rather than copying them: `step` builds one on every call.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// Desired pods.
     pub replicas: i32,
     /// Old ReplicaSets kept.
@@ -122,70 +123,70 @@ pub struct Plan {
     /// How long a wait for pods may last.
     pub progress_deadline: TimeDelta,
     /// The strategy.
-    pub strategy: StrategyPlan,
+    pub strategy: StrategyPlan<'a>,
 }
 
 /// The one strategy of a checked spec.
 #[derive(Clone, Debug, PartialEq)]
-pub enum StrategyPlan {
+pub enum StrategyPlan<'a> {
     /// Canary.
-    Canary(CanaryPlan),
+    Canary(CanaryPlan<'a>),
     /// Blue-green.
-    BlueGreen(BlueGreenPlan),
+    BlueGreen(BlueGreenPlan<'a>),
     /// Simple rolling update.
-    Simple(SimplePlan),
+    Simple(SimplePlan<'a>),
 }
 
 /// A checked canary strategy.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CanaryPlan {
+pub struct CanaryPlan<'a> {
     /// Stable Service.
-    pub stable_service: Option<String>,
+    pub stable_service: Option<&'a str>,
     /// Canary Service.
-    pub canary_service: Option<String>,
+    pub canary_service: Option<&'a str>,
     /// Traffic routing, when configured.
-    pub routing: Option<RoutingPlan>,
+    pub routing: Option<RoutingPlan<'a>>,
     /// Steps.
-    pub steps: Vec<StepPlan>,
+    pub steps: Vec<StepPlan<'a>>,
     /// Background analysis and the step it starts at.
-    pub analysis: Option<(usize, AnalysisPlan)>,
+    pub analysis: Option<(usize, AnalysisPlan<'a>)>,
     /// Scale stable down as traffic leaves it.
     pub dynamic_stable_scale: bool,
 }
 
 /// Traffic routing through an HTTPRoute, with both Services known.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RoutingPlan {
+pub struct RoutingPlan<'a> {
     /// Route name.
-    pub route: String,
+    pub route: &'a str,
     /// Route namespace override.
-    pub namespace: Option<String>,
+    pub namespace: Option<&'a str>,
     /// Stable Service.
-    pub stable_service: String,
+    pub stable_service: &'a str,
     /// Canary Service.
-    pub canary_service: String,
+    pub canary_service: &'a str,
 }
 
 /// A checked canary step.
 #[derive(Clone, Debug, PartialEq)]
-pub enum StepPlan {
+pub enum StepPlan<'a> {
     /// Move traffic to this weight.
     SetWeight(i32),
     /// Pause, for a while or until promoted.
     Pause(Option<TimeDelta>),
     /// Add, replace or (with no matches) remove the header rule.
-    SetHeaderRoute(HeaderRoute),
+    SetHeaderRoute(&'a HeaderRoute),
     /// Run a gating analysis.
-    Analysis(AnalysisPlan),
+    Analysis(AnalysisPlan<'a>),
 }
 
 /// A checked blue-green strategy.
 #[derive(Clone, Debug, PartialEq)]
-pub struct BlueGreenPlan {
+pub struct BlueGreenPlan<'a> {
     /// Active Service.
-    pub active_service: String,
+    pub active_service: &'a str,
     /// Preview Service.
-    pub preview_service: Option<String>,
+    pub preview_service: Option<&'a str>,
     /// Promote automatically.
     pub auto_promotion_enabled: bool,
     /// Delay before automatic promotion.
@@ -195,25 +196,25 @@ pub struct BlueGreenPlan {
     /// Preview pods.
     pub preview_replicas: i32,
     /// Gate before promotion.
-    pub pre_promotion_analysis: Option<AnalysisPlan>,
+    pub pre_promotion_analysis: Option<AnalysisPlan<'a>>,
     /// Gate after promotion.
-    pub post_promotion_analysis: Option<AnalysisPlan>,
+    pub post_promotion_analysis: Option<AnalysisPlan<'a>>,
 }
 
 /// A checked simple strategy, with surge and unavailability resolved to pod counts.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SimplePlan {
+pub struct SimplePlan<'a> {
     /// Extra pods allowed.
     pub max_surge: i32,
     /// Missing pods allowed.
     pub max_unavailable: i32,
     /// Background analysis.
-    pub analysis: Option<AnalysisPlan>,
+    pub analysis: Option<AnalysisPlan<'a>>,
 }
 
 /// A checked analysis.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AnalysisPlan {
+pub struct AnalysisPlan<'a> {
     /// Time between rounds.
     pub interval: TimeDelta,
     /// Consecutive failures tolerated.
@@ -223,17 +224,50 @@ pub struct AnalysisPlan {
     /// Successes needed to pass a gate.
     pub count: u32,
     /// Prometheus base URL.
-    pub address: String,
+    pub address: &'a str,
     /// Metrics.
-    pub metrics: Vec<MetricSpec>,
+    pub metrics: &'a [MetricSpec],
+}
+
+/// The path of a spec field, formatted only when an error needs it.
+#[derive(Clone, Copy)]
+enum Field<'p> {
+    Root(&'static str),
+    Key(&'p Field<'p>, &'static str),
+    Index(&'p Field<'p>, usize),
+}
+
+impl<'p> Field<'p> {
+    fn key(&'p self, key: &'static str) -> Field<'p> {
+        Field::Key(self, key)
+    }
+
+    fn index(&'p self, index: usize) -> Field<'p> {
+        Field::Index(self, index)
+    }
+}
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Root(name) => f.write_str(name),
+            Field::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Field::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
 }
 
 /// Check a spec and resolve it into a [`Plan`].
-pub fn validate(spec: &RolloutSpec) -> Result<Plan, SpecError> {
-    at_least("spec.replicas", spec.replicas, 1)?;
-    at_least("spec.revisionHistoryLimit", spec.revision_history_limit, 0)?;
+pub fn validate(spec: &RolloutSpec) -> Result<Plan<'_>, SpecError> {
+    let root = Field::Root("spec");
+    at_least(&root.key("replicas"), spec.replicas, 1)?;
     at_least(
-        "spec.progressDeadlineSeconds",
+        &root.key("revisionHistoryLimit"),
+        spec.revision_history_limit,
+        0,
+    )?;
+    at_least(
+        &root.key("progressDeadlineSeconds"),
         spec.progress_deadline_seconds,
         1,
     )?;
@@ -245,13 +279,14 @@ pub fn validate(spec: &RolloutSpec) -> Result<Plan, SpecError> {
     if !has_containers {
         return Err(SpecError::Empty("spec.template.spec.containers".into()));
     }
+    let no_labels = std::collections::BTreeMap::new();
     let labels = spec
         .template
         .metadata
         .as_ref()
-        .and_then(|meta| meta.labels.clone())
-        .unwrap_or_default();
-    if !selector_matches(&spec.selector, &labels) {
+        .and_then(|meta| meta.labels.as_ref())
+        .unwrap_or(&no_labels);
+    if !selector_matches(&spec.selector, labels) {
         return Err(SpecError::SelectorMismatch);
     }
     let strategy = &spec.strategy;
@@ -263,12 +298,19 @@ pub fn validate(spec: &RolloutSpec) -> Result<Plan, SpecError> {
     .into_iter()
     .filter(|set| *set)
     .count();
+    let field = root.key("strategy");
     let strategy = match (&strategy.canary, &strategy.blue_green, &strategy.simple) {
-        (Some(canary), None, None) => StrategyPlan::Canary(canary_plan(canary)?),
-        (None, Some(blue_green), None) => {
-            StrategyPlan::BlueGreen(blue_green_plan(blue_green, spec.replicas)?)
+        (Some(canary), None, None) => {
+            StrategyPlan::Canary(canary_plan(&field.key("canary"), canary)?)
         }
-        (None, None, Some(simple)) => StrategyPlan::Simple(simple_plan(simple, spec.replicas)?),
+        (None, Some(blue_green), None) => StrategyPlan::BlueGreen(blue_green_plan(
+            &field.key("blueGreen"),
+            blue_green,
+            spec.replicas,
+        )?),
+        (None, None, Some(simple)) => {
+            StrategyPlan::Simple(simple_plan(&field.key("simple"), simple, spec.replicas)?)
+        }
         _ => return Err(SpecError::StrategyCount(count)),
     };
     Ok(Plan {
@@ -279,31 +321,40 @@ pub fn validate(spec: &RolloutSpec) -> Result<Plan, SpecError> {
     })
 }
 
-fn canary_plan(canary: &crate::spec::CanaryStrategy) -> Result<CanaryPlan, SpecError> {
-    const AT: &str = "spec.strategy.canary";
+fn canary_plan<'a>(
+    at: &Field<'_>,
+    canary: &'a crate::spec::CanaryStrategy,
+) -> Result<CanaryPlan<'a>, SpecError> {
     if canary.steps.is_empty() {
-        return Err(SpecError::Empty(format!("{AT}.steps")));
+        return Err(SpecError::Empty(at.key("steps").to_string()));
     }
     let routing = match &canary.traffic_routing {
         None => None,
         Some(routing) => {
             let gateway = &routing.gateway_api;
-            non_empty(
-                &format!("{AT}.trafficRouting.gatewayAPI.httpRoute"),
-                &gateway.http_route,
-            )?;
+            let field = at.key("trafficRouting");
+            let field = field.key("gatewayAPI");
+            non_empty(&field.key("httpRoute"), &gateway.http_route)?;
             let because = "when trafficRouting is set";
-            let stable_service = canary.stable_service.clone().ok_or(SpecError::Required {
-                field: format!("{AT}.stableService"),
-                because,
-            })?;
-            let canary_service = canary.canary_service.clone().ok_or(SpecError::Required {
-                field: format!("{AT}.canaryService"),
-                because,
-            })?;
+            let stable_service =
+                canary
+                    .stable_service
+                    .as_deref()
+                    .ok_or_else(|| SpecError::Required {
+                        field: at.key("stableService").to_string(),
+                        because,
+                    })?;
+            let canary_service =
+                canary
+                    .canary_service
+                    .as_deref()
+                    .ok_or_else(|| SpecError::Required {
+                        field: at.key("canaryService").to_string(),
+                        because,
+                    })?;
             Some(RoutingPlan {
-                route: gateway.http_route.clone(),
-                namespace: gateway.namespace.clone(),
+                route: &gateway.http_route,
+                namespace: gateway.namespace.as_deref(),
                 stable_service,
                 canary_service,
             })
@@ -311,55 +362,58 @@ fn canary_plan(canary: &crate::spec::CanaryStrategy) -> Result<CanaryPlan, SpecE
     };
     if canary.dynamic_stable_scale && routing.is_none() {
         return Err(SpecError::Required {
-            field: format!("{AT}.trafficRouting"),
+            field: at.key("trafficRouting").to_string(),
             because: "when dynamicStableScale is true",
         });
     }
     if let Some(stable) = &canary.stable_service {
-        non_empty(&format!("{AT}.stableService"), stable)?;
+        non_empty(&at.key("stableService"), stable)?;
     }
     if let Some(canary_service) = &canary.canary_service {
-        non_empty(&format!("{AT}.canaryService"), canary_service)?;
+        non_empty(&at.key("canaryService"), canary_service)?;
         if canary.stable_service.as_ref() == Some(canary_service) {
             return Err(SpecError::SameAs {
-                field: format!("{AT}.canaryService"),
+                field: at.key("canaryService").to_string(),
                 other: "stableService",
             });
         }
     }
+    let steps_field = at.key("steps");
     let steps = canary
         .steps
         .iter()
         .enumerate()
         .map(|(index, step)| {
-            let field = format!("{AT}.steps[{index}]");
+            let field = steps_field.index(index);
             Ok(match step {
                 CanaryStep::SetWeight(weight) => {
-                    percent(&format!("{field}.setWeight"), i64::from(*weight))?;
+                    percent(&field.key("setWeight"), i64::from(*weight))?;
                     StepPlan::SetWeight(*weight)
                 }
-                CanaryStep::Pause(pause) => StepPlan::Pause(
-                    pause
-                        .duration
-                        .as_ref()
-                        .map(|d| duration(&format!("{field}.pause.duration"), d))
-                        .transpose()?,
-                ),
+                CanaryStep::Pause(pause) => {
+                    let pause_field = field.key("pause");
+                    StepPlan::Pause(
+                        pause
+                            .duration
+                            .as_ref()
+                            .map(|d| duration(&pause_field.key("duration"), d))
+                            .transpose()?,
+                    )
+                }
                 CanaryStep::SetHeaderRoute(route) => {
                     if routing.is_none() {
-                        return Err(SpecError::HeaderRouteWithoutRouting(field));
+                        return Err(SpecError::HeaderRouteWithoutRouting(field.to_string()));
                     }
-                    non_empty(&format!("{field}.setHeaderRoute.name"), &route.name)?;
+                    let route_field = field.key("setHeaderRoute");
+                    non_empty(&route_field.key("name"), &route.name)?;
+                    let matches = route_field.key("match");
                     for (m, header) in route.matches.iter().enumerate() {
-                        non_empty(
-                            &format!("{field}.setHeaderRoute.match[{m}].headerName"),
-                            &header.header_name,
-                        )?;
+                        non_empty(&matches.index(m).key("headerName"), &header.header_name)?;
                     }
-                    StepPlan::SetHeaderRoute(route.clone())
+                    StepPlan::SetHeaderRoute(route)
                 }
                 CanaryStep::Analysis(analysis) => {
-                    StepPlan::Analysis(analysis_plan(&format!("{field}.analysis"), analysis)?)
+                    StepPlan::Analysis(analysis_plan(&field.key("analysis"), analysis)?)
                 }
             })
         })
@@ -367,9 +421,10 @@ fn canary_plan(canary: &crate::spec::CanaryStrategy) -> Result<CanaryPlan, SpecE
     let analysis = match &canary.analysis {
         None => None,
         Some(analysis) => {
-            let plan = analysis_plan(&format!("{AT}.analysis"), analysis)?;
+            let field = at.key("analysis");
+            let plan = analysis_plan(&field, analysis)?;
             let start = analysis.starting_step.unwrap_or(0);
-            at_least(&format!("{AT}.analysis.startingStep"), start, 0)?;
+            at_least(&field.key("startingStep"), start, 0)?;
             let start_index = usize::try_from(start).unwrap_or(0);
             if start_index > steps.len() {
                 return Err(SpecError::StartingStep {
@@ -381,8 +436,8 @@ fn canary_plan(canary: &crate::spec::CanaryStrategy) -> Result<CanaryPlan, SpecE
         }
     };
     Ok(CanaryPlan {
-        stable_service: canary.stable_service.clone(),
-        canary_service: canary.canary_service.clone(),
+        stable_service: canary.stable_service.as_deref(),
+        canary_service: canary.canary_service.as_deref(),
         dynamic_stable_scale: canary.dynamic_stable_scale,
         routing,
         steps,
@@ -390,39 +445,39 @@ fn canary_plan(canary: &crate::spec::CanaryStrategy) -> Result<CanaryPlan, SpecE
     })
 }
 
-fn blue_green_plan(
-    blue_green: &crate::spec::BlueGreenStrategy,
+fn blue_green_plan<'a>(
+    at: &Field<'_>,
+    blue_green: &'a crate::spec::BlueGreenStrategy,
     replicas: i32,
-) -> Result<BlueGreenPlan, SpecError> {
-    const AT: &str = "spec.strategy.blueGreen";
-    non_empty(&format!("{AT}.activeService"), &blue_green.active_service)?;
+) -> Result<BlueGreenPlan<'a>, SpecError> {
+    non_empty(&at.key("activeService"), &blue_green.active_service)?;
     if let Some(preview) = &blue_green.preview_service {
-        non_empty(&format!("{AT}.previewService"), preview)?;
+        non_empty(&at.key("previewService"), preview)?;
         if *preview == blue_green.active_service {
             return Err(SpecError::SameAs {
-                field: format!("{AT}.previewService"),
+                field: at.key("previewService").to_string(),
                 other: "activeService",
             });
         }
     }
     let auto_seconds = blue_green.auto_promotion_seconds.unwrap_or(0);
-    at_least(&format!("{AT}.autoPromotionSeconds"), auto_seconds, 0)?;
+    at_least(&at.key("autoPromotionSeconds"), auto_seconds, 0)?;
     at_least(
-        &format!("{AT}.scaleDownDelaySeconds"),
+        &at.key("scaleDownDelaySeconds"),
         blue_green.scale_down_delay_seconds,
         0,
     )?;
     let preview_replicas = blue_green.preview_replica_count.unwrap_or(replicas);
-    at_least(&format!("{AT}.previewReplicaCount"), preview_replicas, 1)?;
-    let gate = |name: &str, analysis: &Option<AnalysisSpec>| {
+    at_least(&at.key("previewReplicaCount"), preview_replicas, 1)?;
+    let gate = |name: &'static str, analysis: &'a Option<AnalysisSpec>| {
         analysis
             .as_ref()
-            .map(|a| analysis_plan(&format!("{AT}.{name}"), a))
+            .map(|a| analysis_plan(&at.key(name), a))
             .transpose()
     };
     Ok(BlueGreenPlan {
-        active_service: blue_green.active_service.clone(),
-        preview_service: blue_green.preview_service.clone(),
+        active_service: &blue_green.active_service,
+        preview_service: blue_green.preview_service.as_deref(),
         auto_promotion_enabled: blue_green.auto_promotion_enabled,
         auto_promotion_delay: TimeDelta::seconds(i64::from(auto_seconds)),
         scale_down_delay: TimeDelta::seconds(i64::from(blue_green.scale_down_delay_seconds)),
@@ -435,25 +490,20 @@ fn blue_green_plan(
     })
 }
 
-fn simple_plan(
-    simple: &crate::spec::SimpleStrategy,
+fn simple_plan<'a>(
+    at: &Field<'_>,
+    simple: &'a crate::spec::SimpleStrategy,
     replicas: i32,
-) -> Result<SimplePlan, SpecError> {
-    const AT: &str = "spec.strategy.simple";
-    let quarter = IntOrString::String("25%".into());
-    // As a Deployment does: surge rounds up, unavailability rounds down.
-    let max_surge = scaled(
-        &format!("{AT}.maxSurge"),
-        simple.max_surge.as_ref().unwrap_or(&quarter),
-        replicas,
-        true,
-    )?;
-    let max_unavailable = scaled(
-        &format!("{AT}.maxUnavailable"),
-        simple.max_unavailable.as_ref().unwrap_or(&quarter),
-        replicas,
-        false,
-    )?;
+) -> Result<SimplePlan<'a>, SpecError> {
+    // As a Deployment does: surge rounds up, unavailability rounds down; 25% by default.
+    let max_surge = match &simple.max_surge {
+        Some(value) => scaled(&at.key("maxSurge"), value, replicas, true)?,
+        None => quarter(replicas, true),
+    };
+    let max_unavailable = match &simple.max_unavailable {
+        Some(value) => scaled(&at.key("maxUnavailable"), value, replicas, false)?,
+        None => quarter(replicas, false),
+    };
     if max_surge == 0 && max_unavailable == 0 {
         return Err(SpecError::NoRoomToMove);
     }
@@ -463,62 +513,79 @@ fn simple_plan(
         analysis: simple
             .analysis
             .as_ref()
-            .map(|a| analysis_plan(&format!("{AT}.analysis"), a))
+            .map(|a| analysis_plan(&at.key("analysis"), a))
             .transpose()?,
     })
 }
 
-fn analysis_plan(field: &str, analysis: &AnalysisSpec) -> Result<AnalysisPlan, SpecError> {
-    let interval = duration(&format!("{field}.interval"), &analysis.interval)?;
+/// 25% of `total`, rounded as a Deployment rounds surge (up) or unavailability (down).
+fn quarter(total: i32, round_up: bool) -> i32 {
+    let scaled = i64::from(total) * 25;
+    let count = if round_up {
+        (scaled + 99) / 100
+    } else {
+        scaled / 100
+    };
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+fn analysis_plan<'a>(
+    field: &Field<'_>,
+    analysis: &'a AnalysisSpec,
+) -> Result<AnalysisPlan<'a>, SpecError> {
+    let interval_field = field.key("interval");
+    let interval = duration(&interval_field, &analysis.interval)?;
     if interval <= TimeDelta::zero() {
         return Err(SpecError::TooSmall {
-            field: format!("{field}.interval"),
+            field: interval_field.to_string(),
             min: 1,
             value: interval.num_seconds(),
         });
     }
-    at_least(&format!("{field}.failureLimit"), analysis.failure_limit, 0)?;
+    at_least(&field.key("failureLimit"), analysis.failure_limit, 0)?;
     at_least(
-        &format!("{field}.inconclusiveLimit"),
+        &field.key("inconclusiveLimit"),
         analysis.inconclusive_limit,
         0,
     )?;
-    at_least(&format!("{field}.count"), analysis.count, 1)?;
-    non_empty(
-        &format!("{field}.prometheus.address"),
-        &analysis.prometheus.address,
-    )?;
+    at_least(&field.key("count"), analysis.count, 1)?;
+    let prometheus = field.key("prometheus");
+    non_empty(&prometheus.key("address"), &analysis.prometheus.address)?;
+    let metrics_field = field.key("metrics");
     if analysis.metrics.is_empty() {
-        return Err(SpecError::Empty(format!("{field}.metrics")));
+        return Err(SpecError::Empty(metrics_field.to_string()));
     }
-    let mut names = BTreeSet::new();
     for (index, metric) in analysis.metrics.iter().enumerate() {
-        let at = format!("{field}.metrics[{index}]");
-        non_empty(&format!("{at}.name"), &metric.name)?;
-        non_empty(&format!("{at}.query"), &metric.query)?;
-        if !names.insert(metric.name.as_str()) {
+        let at = metrics_field.index(index);
+        non_empty(&at.key("name"), &metric.name)?;
+        non_empty(&at.key("query"), &metric.query)?;
+        if analysis.metrics[..index]
+            .iter()
+            .any(|m| m.name == metric.name)
+        {
             return Err(SpecError::Duplicate {
-                field: format!("{at}.name"),
+                field: at.key("name").to_string(),
                 name: metric.name.clone(),
             });
         }
         let range = metric.threshold_range;
+        let range_field = at.key("thresholdRange");
         let bounds = [range.min, range.max];
         if bounds.iter().flatten().any(|bound| !bound.is_finite()) {
             return Err(SpecError::ThresholdNotFinite {
-                field: format!("{at}.thresholdRange"),
+                field: range_field.to_string(),
             });
         }
         match (range.min, range.max) {
             (None, None) => {
                 return Err(SpecError::Required {
-                    field: format!("{at}.thresholdRange"),
+                    field: range_field.to_string(),
                     because: "with a min or a max",
                 });
             }
             (Some(min), Some(max)) if min > max => {
                 return Err(SpecError::ThresholdRange {
-                    field: format!("{at}.thresholdRange"),
+                    field: range_field.to_string(),
                     min,
                     max,
                 });
@@ -531,12 +598,12 @@ fn analysis_plan(field: &str, analysis: &AnalysisSpec) -> Result<AnalysisPlan, S
         failure_limit: u32::try_from(analysis.failure_limit).unwrap_or(0),
         inconclusive_limit: u32::try_from(analysis.inconclusive_limit).unwrap_or(0),
         count: u32::try_from(analysis.count).unwrap_or(1),
-        address: analysis.prometheus.address.clone(),
-        metrics: analysis.metrics.clone(),
+        address: &analysis.prometheus.address,
+        metrics: &analysis.metrics,
     })
 }
 
-fn at_least(field: &str, value: i32, min: i32) -> Result<(), SpecError> {
+fn at_least(field: &Field<'_>, value: i32, min: i32) -> Result<(), SpecError> {
     if value < min {
         return Err(SpecError::TooSmall {
             field: field.to_string(),
@@ -547,7 +614,7 @@ fn at_least(field: &str, value: i32, min: i32) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn percent(field: &str, value: i64) -> Result<(), SpecError> {
+fn percent(field: &Field<'_>, value: i64) -> Result<(), SpecError> {
     if !(0..=100).contains(&value) {
         return Err(SpecError::Percent {
             field: field.to_string(),
@@ -557,14 +624,14 @@ fn percent(field: &str, value: i64) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn non_empty(field: &str, value: &str) -> Result<(), SpecError> {
+fn non_empty(field: &Field<'_>, value: &str) -> Result<(), SpecError> {
     if value.trim().is_empty() {
         return Err(SpecError::Empty(field.to_string()));
     }
     Ok(())
 }
 
-fn duration(field: &str, value: &DurationString) -> Result<TimeDelta, SpecError> {
+fn duration(field: &Field<'_>, value: &DurationString) -> Result<TimeDelta, SpecError> {
     value.parse().map_err(|source| SpecError::Duration {
         field: field.to_string(),
         source,
@@ -572,7 +639,12 @@ fn duration(field: &str, value: &DurationString) -> Result<TimeDelta, SpecError>
 }
 
 /// An int-or-percent as a pod count out of `total`.
-fn scaled(field: &str, value: &IntOrString, total: i32, round_up: bool) -> Result<i32, SpecError> {
+fn scaled(
+    field: &Field<'_>,
+    value: &IntOrString,
+    total: i32,
+    round_up: bool,
+) -> Result<i32, SpecError> {
     match value {
         IntOrString::Int(count) => {
             at_least(field, *count, 0)?;

@@ -1,5 +1,8 @@
 //! KULTA's interpreter: the IO side that gathers observations, calls the pure
-//! [`kulta::step`], and carries out its effects.
+//! [`kulta::step`], and carries out its effects; and the offline commands of the `kulta`
+//! binary.
+
+pub mod cli;
 
 use kube::CustomResourceExt;
 

@@ -363,17 +363,17 @@ impl Scenario {
                 until: start + duration(&field, &failure.until)?,
             });
         }
+        let until = start + duration("until", &self.until)?;
         let mut events = Vec::new();
         for (index, event) in self.script.iter().enumerate() {
             let at = duration(&format!("script[{index}].at"), &event.at)?;
             events.push((start + at, index, &event.action));
         }
         events.sort_by_key(|(at, index, _)| (*at, *index));
-        let until = start + duration("until", &self.until)?;
 
         let mut sim = Sim::new(spec, world);
         let mut token = 0;
-        for (at, _, action) in events {
+        for (at, _, action) in events.into_iter().filter(|(at, _, _)| *at <= until) {
             sim.run_until(at, self.max_steps.saturating_sub(sim.records.len()));
             check_cap(&sim, self.max_steps)?;
             match action {

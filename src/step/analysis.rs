@@ -122,7 +122,7 @@ pub(crate) fn advance(
         let round = run.round;
         if round > 0 {
             for metric in run.metrics.iter_mut().filter(|m| m.last_round < round) {
-                let message = format!("no result for round {round}");
+                let message = Some(format!("no result for round {round}"));
                 record(
                     metric,
                     round,
@@ -137,7 +137,7 @@ pub(crate) fn advance(
         }
         run.round = run.round.saturating_add(1);
         run.next_measurement_time = Some(crate::duration::after(now, plan.interval));
-        for metric in &plan.metrics {
+        for metric in plan.metrics {
             out.queries.push(MetricQuery {
                 key: MeasurementKey {
                     analysis: run.kind,
@@ -146,7 +146,7 @@ pub(crate) fn advance(
                     round: run.round,
                     metric: metric.name.clone(),
                 },
-                address: plan.address.clone(),
+                address: plan.address.to_string(),
                 query: substitute(&metric.query, vars, &run.revision),
             });
         }
@@ -230,43 +230,42 @@ fn verdict_of(run: &AnalysisRun, plan: &AnalysisPlan) -> Verdict {
     }
 }
 
+/// The outcome of one measurement, the value as shown, and why it is not a success (a success
+/// needs no explanation beyond its value).
 fn judge(
     value: &MetricValue,
     range: ThresholdRange,
-) -> (MeasurementOutcome, Option<String>, String) {
+) -> (MeasurementOutcome, Option<String>, Option<String>) {
     match value {
         MetricValue::Sample(v) if v.is_nan() => (
             MeasurementOutcome::Inconclusive,
             Some("NaN".into()),
-            "value NaN is not a number".into(),
+            Some("value NaN is not a number".into()),
         ),
         MetricValue::Sample(v) => {
             let shown = format_sample(*v);
             let (outcome, message) = match (range.min, range.max) {
                 (Some(min), _) if *v < min => (
                     MeasurementOutcome::Failure,
-                    format!("value {shown} is below min {}", format_sample(min)),
+                    Some(format!("value {shown} is below min {}", format_sample(min))),
                 ),
                 (_, Some(max)) if *v > max => (
                     MeasurementOutcome::Failure,
-                    format!("value {shown} is above max {}", format_sample(max)),
+                    Some(format!("value {shown} is above max {}", format_sample(max))),
                 ),
-                _ => (
-                    MeasurementOutcome::Success,
-                    format!("value {shown} is within range"),
-                ),
+                _ => (MeasurementOutcome::Success, None),
             };
             (outcome, Some(shown), message)
         }
         MetricValue::Empty => (
             MeasurementOutcome::Inconclusive,
             None,
-            "query returned no data".into(),
+            Some("query returned no data".into()),
         ),
         MetricValue::Error(error) => (
             MeasurementOutcome::Inconclusive,
             None,
-            format!("query failed: {error}"),
+            Some(format!("query failed: {error}")),
         ),
     }
 }
@@ -276,12 +275,12 @@ fn record(
     round: u32,
     outcome: MeasurementOutcome,
     value: Option<String>,
-    message: String,
+    message: Option<String>,
 ) {
     metric.last_round = round;
     metric.last_outcome = Some(outcome);
     metric.last_value = value;
-    metric.message = Some(message);
+    metric.message = message;
     match outcome {
         MeasurementOutcome::Success => {
             metric.successes = metric.successes.saturating_add(1);
@@ -326,21 +325,22 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + TimeDelta::seconds(seconds)
     }
 
-    fn plan(failure_limit: u32, inconclusive_limit: u32) -> AnalysisPlan {
+    fn plan(failure_limit: u32, inconclusive_limit: u32) -> AnalysisPlan<'static> {
         AnalysisPlan {
             interval: TimeDelta::seconds(60),
             failure_limit,
             inconclusive_limit,
             count: 2,
-            address: "http://prom:9090".into(),
-            metrics: vec![MetricSpec {
+            address: "http://prom:9090",
+            // Leaked: a test plan lives as long as the test.
+            metrics: Vec::leak(vec![MetricSpec {
                 name: "error-rate".into(),
                 query: "rate(errors{ns=\"{{namespace}}\",rev=\"{{revision}}\"}[1m])".into(),
                 threshold_range: ThresholdRange {
                     min: None,
                     max: Some(0.05),
                 },
-            }],
+            }]),
         }
     }
 

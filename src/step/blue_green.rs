@@ -132,7 +132,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
     }
     cx.status.phase = Some(Phase::Progressing);
     // Post-promotion analysis measures the switched traffic: wait for the switch to land.
-    let active = cx.service_revision(&plan.active_service);
+    let active = cx.service_revision(plan.active_service);
     if active != cx.status.canary_revision.as_deref() {
         let service = &plan.active_service;
         cx.wait_for(0, format!("service {service} to select the new revision"));
@@ -183,9 +183,9 @@ fn desired(cx: &Cx<'_>, plan: &BlueGreenPlan) -> Desired {
         (Some(preview), true) => preview.clone(),
         _ => stable.clone(),
     };
-    let mut services = vec![(plan.active_service.clone(), active)];
+    let mut services = vec![(plan.active_service.to_string(), active)];
     if let Some(service) = &plan.preview_service {
-        services.push((service.clone(), preview.unwrap_or(stable)));
+        services.push((service.to_string(), preview.unwrap_or(stable)));
     }
     Desired {
         replica_sets,

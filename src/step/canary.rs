@@ -296,8 +296,8 @@ fn settle_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
     }
     if let Some(routing) = &plan.routing {
         // Traffic moves only onto a Service already observed selecting the right revision.
-        let canary_service = cx.service_revision(&routing.canary_service);
-        let stable_service = cx.service_revision(&routing.stable_service);
+        let canary_service = cx.service_revision(routing.canary_service);
+        let stable_service = cx.service_revision(routing.stable_service);
         let wrong = if target > 0 && canary_service != cx.status.canary_revision.as_deref() {
             Some(&routing.canary_service)
         } else if target < 100 && stable_service != cx.status.stable_revision.as_deref() {
@@ -346,11 +346,11 @@ fn route_in_sync(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
     let observed = cx.obs.http_route.as_ref();
     let weights = observed.map(|route| {
         (
-            route.weight_of(&routing.stable_service),
-            route.weight_of(&routing.canary_service),
+            route.weight_of(routing.stable_service),
+            route.weight_of(routing.canary_service),
         )
     });
-    let header = observed.and_then(|route| route.header_route.clone());
+    let header = observed.and_then(|route| route.header_route.as_ref());
     if weights == Some((Some(100 - weight), Some(weight)))
         && header == active_header_route(cx, plan)
     {
@@ -388,34 +388,34 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
     let mut services = Vec::new();
     if let Some(stable) = &stable {
         if let Some(service) = &plan.stable_service {
-            services.push((service.clone(), stable.clone()));
+            services.push((service.to_string(), stable.clone()));
         }
         if let Some(service) = &plan.canary_service {
             services.push((
-                service.clone(),
+                service.to_string(),
                 canary.clone().unwrap_or_else(|| stable.clone()),
             ));
         }
     }
     let route = plan.routing.as_ref().map(|routing| DesiredRoute {
         route: RouteRef {
-            name: routing.route.clone(),
+            name: routing.route.to_string(),
             namespace: routing
                 .namespace
-                .clone()
-                .unwrap_or_else(|| cx.obs.rollout.namespace.clone()),
+                .unwrap_or(&cx.obs.rollout.namespace)
+                .to_string(),
         },
         stable: BackendWeight {
-            service: routing.stable_service.clone(),
+            service: routing.stable_service.to_string(),
             weight: 100 - current,
         },
         canary: BackendWeight {
-            service: routing.canary_service.clone(),
+            service: routing.canary_service.to_string(),
             weight: current,
         },
         header: header.map(|route| HeaderRouteRule {
-            route,
-            service: routing.canary_service.clone(),
+            route: route.clone(),
+            service: routing.canary_service.to_string(),
         }),
     });
     Desired {
@@ -427,7 +427,10 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
 
 /// The header route the steps passed so far ask for, while the template's revision is in
 /// progress.
-fn configured_header_route(cx: &Cx<'_>, plan: &CanaryPlan) -> Option<crate::spec::HeaderRoute> {
+fn configured_header_route<'p>(
+    cx: &Cx<'_>,
+    plan: &CanaryPlan<'p>,
+) -> Option<&'p crate::spec::HeaderRoute> {
     let shipping_template = cx.status.canary_revision.as_deref() == Some(cx.revision.as_str());
     if cx.is_settled() || !shipping_template || cx.status.full_promotion {
         return None;
@@ -437,7 +440,7 @@ fn configured_header_route(cx: &Cx<'_>, plan: &CanaryPlan) -> Option<crate::spec
         .iter()
         .rev()
         .find_map(|step| match step {
-            StepPlan::SetHeaderRoute(route) => Some(route.clone()),
+            StepPlan::SetHeaderRoute(route) => Some(*route),
             _ => None,
         })
         .filter(|route| !route.matches.is_empty())
@@ -445,7 +448,10 @@ fn configured_header_route(cx: &Cx<'_>, plan: &CanaryPlan) -> Option<crate::spec
 
 /// The header route in force: the configured one, once a canary pod is ready to take the
 /// requests it sends (a promote may skip the step before that).
-fn active_header_route(cx: &Cx<'_>, plan: &CanaryPlan) -> Option<crate::spec::HeaderRoute> {
+fn active_header_route<'p>(
+    cx: &Cx<'_>,
+    plan: &CanaryPlan<'p>,
+) -> Option<&'p crate::spec::HeaderRoute> {
     let canary_ready = cx.ready(cx.status.canary_revision.as_deref()) > 0;
     configured_header_route(cx, plan).filter(|_| canary_ready)
 }

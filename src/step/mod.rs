@@ -68,7 +68,7 @@ fn invalid_spec(
         ConditionType::InvalidSpec,
         ConditionStatus::True,
         reason::INVALID_SPEC,
-        message.clone(),
+        &message,
         obs.now,
     );
     status.message = Some(format!("invalid spec: {message}"));
@@ -98,7 +98,7 @@ pub(crate) struct Desired {
 /// The working state of one `step` call.
 pub(crate) struct Cx<'a> {
     pub spec: &'a RolloutSpec,
-    pub plan: &'a Plan,
+    pub plan: &'a Plan<'a>,
     pub obs: &'a Observations,
     pub status: RolloutStatus,
     /// The revision of the spec's template.
@@ -116,7 +116,7 @@ pub(crate) struct Cx<'a> {
 impl<'a> Cx<'a> {
     fn new(
         spec: &'a RolloutSpec,
-        plan: &'a Plan,
+        plan: &'a Plan<'a>,
         prior: &RolloutStatus,
         obs: &'a Observations,
     ) -> Self {
@@ -271,7 +271,7 @@ impl<'a> Cx<'a> {
             Some(old) if old != revision => format!("revision {revision} replaces {old}"),
             _ => format!("revision {revision} started"),
         };
-        self.set_progressing(true, reason::NEW_REVISION, message.clone());
+        self.set_progressing(true, reason::NEW_REVISION, &message);
         self.event(EventType::Normal, reason::NEW_REVISION, message);
         self.cdevent(CdEventKind::ServiceDeployed, &revision, "deployed");
     }
@@ -282,7 +282,7 @@ impl<'a> Cx<'a> {
         self.status.attempt = self.status.attempt.saturating_add(1);
         self.reset_progress(phase, step_index);
         let message = format!("revision {revision} retried");
-        self.set_progressing(true, reason::RETRIED, message.clone());
+        self.set_progressing(true, reason::RETRIED, &message);
         self.event(EventType::Normal, reason::RETRIED, message);
         self.cdevent(CdEventKind::ServiceDeployed, &revision, "deployed");
     }
@@ -314,7 +314,7 @@ impl<'a> Cx<'a> {
         self.status.waiting = None;
         self.status.blue_green = None;
         let message = format!("template reverted to stable revision {stable}; {canary} abandoned");
-        self.set_progressing(true, reason::REVERTED_TO_STABLE, message.clone());
+        self.set_progressing(true, reason::REVERTED_TO_STABLE, &message);
         self.event(EventType::Normal, reason::REVERTED_TO_STABLE, message);
         if was_in_flight {
             self.cdevent(CdEventKind::ServiceRolledback, &canary, "reverted");
@@ -330,7 +330,7 @@ impl<'a> Cx<'a> {
         self.status.pause_start_time = None;
         self.status.paused_by_user = false;
         self.status.waiting = None;
-        self.set_progressing(false, why, message.clone());
+        self.set_progressing(false, why, &message);
         self.event(
             EventType::Warning,
             why,
@@ -353,7 +353,7 @@ impl<'a> Cx<'a> {
         self.status.blue_green = None;
         self.stop_analyses();
         let message = format!("revision {revision} is stable");
-        self.set_progressing(true, reason::COMPLETED, message.clone());
+        self.set_progressing(true, reason::COMPLETED, &message);
         self.event(EventType::Normal, reason::COMPLETED, message);
         self.cdevent(CdEventKind::ServicePublished, &revision, "published");
     }
@@ -380,7 +380,7 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn set_progressing(&mut self, progressing: bool, why: &str, message: impl Into<String>) {
+    fn set_progressing(&mut self, progressing: bool, why: &str, message: &str) {
         let status = if progressing {
             ConditionStatus::True
         } else {
@@ -620,7 +620,7 @@ impl<'a> Cx<'a> {
             ConditionType::Available,
             available,
             why,
-            format!("{ready} of {wanted} pods ready"),
+            &format!("{ready} of {wanted} pods ready"),
             now,
         );
     }

@@ -218,7 +218,7 @@ mod tests {
         }
     }
 
-    fn plan(max_surge: i32, max_unavailable: i32) -> SimplePlan {
+    fn plan(max_surge: i32, max_unavailable: i32) -> SimplePlan<'static> {
         SimplePlan {
             max_surge,
             max_unavailable,
