@@ -49,15 +49,15 @@ pub struct RolloutSpec {
     pub strategy: Strategy,
 }
 
-fn default_replicas() -> i32 {
+pub(crate) fn default_replicas() -> i32 {
     1
 }
 
-fn default_revision_history_limit() -> i32 {
+pub(crate) fn default_revision_history_limit() -> i32 {
     2
 }
 
-fn default_progress_deadline_seconds() -> i32 {
+pub(crate) fn default_progress_deadline_seconds() -> i32 {
     600
 }
 

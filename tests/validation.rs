@@ -5,7 +5,7 @@ mod support;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kulta::duration::DurationString;
-use kulta::spec::{BlueGreenStrategy, CanaryStep, PauseStep, ThresholdRange};
+use kulta::spec::{CanaryStep, PauseStep, ThresholdRange};
 use kulta::status::{ConditionStatus, ConditionType, Phase, RolloutStatus};
 use kulta::{Observations, RolloutSpec, SpecError, step, validate};
 use support::*;
@@ -91,16 +91,7 @@ fn zero_or_negative_replicas_are_invalid() {
 #[test]
 fn two_strategies_at_once_are_invalid() {
     let mut spec = Spec::simple().build();
-    spec.strategy.blue_green = Some(BlueGreenStrategy {
-        active_service: "a".into(),
-        preview_service: None,
-        auto_promotion_enabled: true,
-        auto_promotion_seconds: None,
-        scale_down_delay_seconds: 30,
-        preview_replica_count: None,
-        pre_promotion_analysis: None,
-        post_promotion_analysis: None,
-    });
+    spec.strategy.blue_green = Spec::blue_green().build().strategy.blue_green;
     assert_eq!(validate(&spec), Err(SpecError::StrategyCount(2)));
     assert_invalid(spec, "spec.strategy");
 }

@@ -77,14 +77,14 @@ fn default_max_steps() -> usize {
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScenarioRollout {
-    /// Desired pods.
+    /// Desired pods (default 4, unlike a Rollout's 1, so that weights show).
     #[serde(default = "default_replicas")]
     pub replicas: i32,
     /// Old ReplicaSets kept.
-    #[serde(default = "default_history")]
+    #[serde(default = "crate::spec::default_revision_history_limit")]
     pub revision_history_limit: i32,
     /// Progress deadline.
-    #[serde(default = "default_deadline")]
+    #[serde(default = "crate::spec::default_progress_deadline_seconds")]
     pub progress_deadline_seconds: i32,
     /// The strategy.
     pub strategy: Strategy,
@@ -92,14 +92,6 @@ pub struct ScenarioRollout {
 
 fn default_replicas() -> i32 {
     4
-}
-
-fn default_history() -> i32 {
-    2
-}
-
-fn default_deadline() -> i32 {
-    600
 }
 
 /// The model cluster of a scenario.
