@@ -1,0 +1,146 @@
+//! The kinds the simulator serves: the built-in ones KULTA touches, plus every kind a
+//! CustomResourceDefinition declares, from the moment the CRD is created.
+
+use serde_json::Value;
+
+/// A served resource type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceType {
+    /// API group; empty for the core group.
+    pub group: String,
+    /// Version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Plural resource name, as in URLs.
+    pub plural: String,
+    /// Singular name.
+    pub singular: String,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Has a `/status` subresource: status changes only through it, and spec changes only
+    /// through the main endpoint.
+    pub status_subresource: bool,
+    /// Short names for kubectl.
+    pub short_names: Vec<String>,
+    /// The CRD's `openAPIV3Schema` for this version, for custom kinds.
+    pub schema: Option<Value>,
+}
+
+impl ResourceType {
+    /// `group/version`, or `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    fn builtin(
+        group: &str,
+        version: &str,
+        kind: &str,
+        plural: &str,
+        namespaced: bool,
+        status_subresource: bool,
+        short_names: &[&str],
+    ) -> Self {
+        ResourceType {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            singular: kind.to_lowercase(),
+            namespaced,
+            status_subresource,
+            short_names: short_names.iter().map(|s| s.to_string()).collect(),
+            schema: None,
+        }
+    }
+}
+
+/// The built-in kinds.
+pub fn builtins() -> Vec<ResourceType> {
+    vec![
+        ResourceType::builtin("", "v1", "Namespace", "namespaces", false, true, &["ns"]),
+        ResourceType::builtin("", "v1", "Service", "services", true, true, &["svc"]),
+        ResourceType::builtin("", "v1", "Event", "events", true, false, &["ev"]),
+        ResourceType::builtin("", "v1", "Secret", "secrets", true, false, &[]),
+        ResourceType::builtin(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            true,
+            true,
+            &["rs"],
+        ),
+        ResourceType::builtin(
+            "events.k8s.io",
+            "v1",
+            "Event",
+            "events",
+            true,
+            false,
+            &["ev"],
+        ),
+        ResourceType::builtin(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            true,
+            false,
+            &[],
+        ),
+        ResourceType::builtin(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            true,
+            &["crd", "crds"],
+        ),
+    ]
+}
+
+/// The kinds a CustomResourceDefinition declares (one per served version).
+pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
+    let spec = &crd["spec"];
+    let names = &spec["names"];
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+    let namespaced = spec["scope"].as_str() != Some("Cluster");
+    let short_names: Vec<String> = names["shortNames"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    spec["versions"]
+        .as_array()
+        .map(|versions| {
+            versions
+                .iter()
+                .filter(|v| v["served"].as_bool().unwrap_or(true))
+                .map(|v| ResourceType {
+                    group: text(&spec["group"]),
+                    version: text(&v["name"]),
+                    kind: text(&names["kind"]),
+                    plural: text(&names["plural"]),
+                    singular: names["singular"]
+                        .as_str()
+                        .map_or_else(|| text(&names["kind"]).to_lowercase(), String::from),
+                    namespaced,
+                    status_subresource: v["subresources"]["status"].is_object(),
+                    short_names: short_names.clone(),
+                    schema: v["schema"].get("openAPIV3Schema").cloned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

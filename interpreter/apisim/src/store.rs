@@ -1,0 +1,614 @@
+//! The simulator's state: every object, one resourceVersion counter for all of them (as etcd
+//! has), and a bounded history of changes from which watches resume.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::error::ApiError;
+use crate::resource::{ResourceType, builtins, from_crd};
+use crate::selector::Selector;
+
+/// How a watched object changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// Created.
+    Added,
+    /// Updated.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+impl EventKind {
+    /// The watch event type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Added => "ADDED",
+            EventKind::Modified => "MODIFIED",
+            EventKind::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as watches see it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The resourceVersion the change produced.
+    pub resource_version: u64,
+    /// API group of the object.
+    pub group: String,
+    /// Resource (plural) of the object.
+    pub plural: String,
+    /// Namespace ("" for cluster-scoped).
+    pub namespace: String,
+    /// What happened.
+    pub kind: EventKind,
+    /// The object after the change (before, for deletions).
+    pub object: Arc<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    group: String,
+    plural: String,
+    namespace: String,
+    name: String,
+}
+
+/// A page of a list.
+pub struct Page {
+    /// The objects.
+    pub items: Vec<Value>,
+    /// The resourceVersion the list is consistent with.
+    pub resource_version: u64,
+    /// Token for the next page, if any.
+    pub continue_token: Option<String>,
+    /// Items after this page.
+    pub remaining: usize,
+}
+
+/// What a new watch starts from.
+pub struct Subscription {
+    /// Changes after the requested resourceVersion that are already past.
+    pub backlog: Vec<Event>,
+    /// Changes from now on.
+    pub live: broadcast::Receiver<Event>,
+    /// The store's resourceVersion when the watch began.
+    pub resource_version: u64,
+}
+
+/// The simulator's state.
+pub struct Store {
+    types: Vec<ResourceType>,
+    objects: BTreeMap<Key, Value>,
+    resource_version: u64,
+    history: VecDeque<Event>,
+    history_limit: usize,
+    /// Every change up to this resourceVersion has left the history.
+    compacted: u64,
+    uids: u64,
+    events: broadcast::Sender<Event>,
+}
+
+impl Store {
+    /// A store with the built-in kinds and the `default` and `kube-system` namespaces.
+    pub fn new(history_limit: usize) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        let mut store = Store {
+            types: builtins(),
+            objects: BTreeMap::new(),
+            resource_version: 0,
+            history: VecDeque::new(),
+            history_limit,
+            compacted: 0,
+            uids: 0,
+            events,
+        };
+        for name in ["default", "kube-system"] {
+            let namespace =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            if let Some(rt) = store.resource("", "v1", "namespaces") {
+                // The built-in catalogue always has namespaces; creating one cannot fail.
+                let _ = store.create(&rt, "", namespace);
+            }
+        }
+        store
+    }
+
+    /// The served kinds.
+    pub fn types(&self) -> &[ResourceType] {
+        &self.types
+    }
+
+    /// The served kind at `group/version/plural`.
+    pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+    }
+
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    /// Objects stored, all kinds.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// No objects at all.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    fn key(rt: &ResourceType, namespace: &str, name: &str) -> Key {
+        Key {
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            namespace: if rt.namespaced {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+
+    /// Read one object.
+    pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        self.objects
+            .get(&Self::key(rt, namespace, name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.plural, name))
+    }
+
+    /// List objects of a kind, in one namespace or all, in name order, a page at a time.
+    pub fn list(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        selector: &Selector,
+        limit: Option<usize>,
+        continue_token: Option<&str>,
+    ) -> Result<Page, ApiError> {
+        let after = match continue_token {
+            Some(token) => Some(decode_continue(token)?),
+            None => None,
+        };
+        let start = Key {
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            namespace: namespace.unwrap_or_default().to_string(),
+            name: String::new(),
+        };
+        let matching = self
+            .objects
+            .range(start..)
+            .take_while(|(key, _)| {
+                key.group == rt.group
+                    && key.plural == rt.plural
+                    && namespace.is_none_or(|ns| key.namespace == ns)
+            })
+            .filter(|(key, _)| {
+                after
+                    .as_ref()
+                    .is_none_or(|(ns, name)| (&key.namespace, &key.name) > (ns, name))
+            })
+            .filter(|(_, object)| selector.matches(object));
+        let mut items = Vec::new();
+        let mut remaining = 0;
+        let mut last = None;
+        for (key, object) in matching {
+            if limit.is_some_and(|limit| items.len() >= limit) {
+                remaining += 1;
+                continue;
+            }
+            last = Some(key);
+            items.push(object.clone());
+        }
+        let continue_token = match (remaining, last) {
+            (0, _) | (_, None) => None,
+            (_, Some(key)) => Some(encode_continue(&key.namespace, &key.name)),
+        };
+        Ok(Page {
+            items,
+            resource_version: self.resource_version,
+            continue_token,
+            remaining,
+        })
+    }
+
+    /// Start a watch of changes after `from` (0: the current state first, as ADDED events).
+    pub fn subscribe(
+        &self,
+        rt: &ResourceType,
+        from: u64,
+        namespace: Option<&str>,
+    ) -> Result<Subscription, ApiError> {
+        let live = self.events.subscribe();
+        let backlog = if from == 0 {
+            self.objects
+                .iter()
+                .filter(|(key, _)| {
+                    key.group == rt.group
+                        && key.plural == rt.plural
+                        && namespace.is_none_or(|ns| key.namespace == ns)
+                })
+                .map(|(key, object)| Event {
+                    resource_version: object_resource_version(object),
+                    group: key.group.clone(),
+                    plural: key.plural.clone(),
+                    namespace: key.namespace.clone(),
+                    kind: EventKind::Added,
+                    object: Arc::new(object.clone()),
+                })
+                .collect()
+        } else {
+            if from < self.compacted {
+                return Err(ApiError::gone(format!(
+                    "too old resource version: {from} ({})",
+                    self.compacted + 1
+                )));
+            }
+            self.history
+                .iter()
+                .filter(|event| event.resource_version > from)
+                .cloned()
+                .collect()
+        };
+        Ok(Subscription {
+            backlog,
+            live,
+            resource_version: self.resource_version,
+        })
+    }
+
+    fn record(&mut self, rt: &ResourceType, namespace: &str, kind: EventKind, object: Value) {
+        let event = Event {
+            resource_version: self.resource_version,
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            namespace: namespace.to_string(),
+            kind,
+            object: Arc::new(object),
+        };
+        self.history.push_back(event.clone());
+        while self.history.len() > self.history_limit {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted = old.resource_version;
+            }
+        }
+        // Nobody listening is fine.
+        let _ = self.events.send(event);
+    }
+
+    fn next_resource_version(&mut self) -> u64 {
+        self.resource_version += 1;
+        self.resource_version
+    }
+
+    fn next_uid(&mut self) -> String {
+        self.uids += 1;
+        format!("5a1e0000-0000-4000-8000-{:012x}", self.uids)
+    }
+
+    /// Forget history older than the newest `keep` changes, as etcd compaction does.
+    pub fn compact(&mut self, keep: usize) {
+        while self.history.len() > keep {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted = old.resource_version;
+            }
+        }
+    }
+
+    /// Create an object.
+    pub fn create(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        mut object: Value,
+    ) -> Result<Value, ApiError> {
+        check_kind(rt, &object)?;
+        let namespace = if rt.namespaced { namespace } else { "" };
+        if rt.namespaced {
+            let ns_type = self.resource("", "v1", "namespaces");
+            let exists =
+                ns_type.is_some_and(|t| self.objects.contains_key(&Self::key(&t, "", namespace)));
+            if !exists {
+                return Err(ApiError::not_found("namespaces", namespace));
+            }
+        }
+        let metadata = metadata_mut(&mut object)?;
+        if let Some(given) = metadata.get("namespace").and_then(Value::as_str)
+            && rt.namespaced
+            && given != namespace
+        {
+            return Err(ApiError::bad_request(format!(
+                "the namespace of the provided object ({given}) does not match the namespace sent on the request ({namespace})"
+            )));
+        }
+        let name = match metadata.get("name").and_then(Value::as_str) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => match metadata.get("generateName").and_then(Value::as_str) {
+                Some(prefix) => format!("{prefix}{}", suffix(self.uids + 1)),
+                None => {
+                    return Err(ApiError::invalid(
+                        &rt.plural,
+                        "",
+                        "metadata.name: Required value: name or generateName is required",
+                    ));
+                }
+            },
+        };
+        let key = Self::key(rt, namespace, &name);
+        if self.objects.contains_key(&key) {
+            return Err(ApiError::already_exists(&rt.plural, &name));
+        }
+        let uid = self.next_uid();
+        let rv = self.next_resource_version();
+        let metadata = metadata_mut(&mut object)?;
+        metadata.insert("name".into(), name.clone().into());
+        if rt.namespaced {
+            metadata.insert("namespace".into(), namespace.into());
+        } else {
+            metadata.remove("namespace");
+        }
+        metadata.insert("uid".into(), uid.into());
+        metadata.insert("resourceVersion".into(), rv.to_string().into());
+        metadata.insert("generation".into(), 1.into());
+        metadata.insert("creationTimestamp".into(), now().into());
+        if rt.status_subresource
+            && let Some(map) = object.as_object_mut()
+        {
+            map.remove("status");
+        }
+        if rt.plural == "customresourcedefinitions" && rt.group == "apiextensions.k8s.io" {
+            self.register(&object);
+        }
+        self.objects.insert(key, object.clone());
+        self.record(rt, namespace, EventKind::Added, object.clone());
+        Ok(object)
+    }
+
+    /// Replace an object. With `status_only`, only its status changes (the `/status`
+    /// subresource); otherwise its status is kept when the kind has that subresource. A
+    /// resourceVersion in the new object must match (409 Conflict otherwise).
+    pub fn update(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        mut object: Value,
+        status_only: bool,
+    ) -> Result<Value, ApiError> {
+        check_kind(rt, &object)?;
+        let namespace = if rt.namespaced { namespace } else { "" };
+        let key = Self::key(rt, namespace, name);
+        let current = self
+            .objects
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.plural, name))?;
+        let wanted_rv = object["metadata"]["resourceVersion"]
+            .as_str()
+            .map(String::from);
+        if let Some(wanted) = wanted_rv
+            && Some(wanted.as_str()) != current["metadata"]["resourceVersion"].as_str()
+        {
+            return Err(ApiError::conflict(&rt.plural, name));
+        }
+        if object["metadata"]["name"]
+            .as_str()
+            .is_some_and(|n| n != name)
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                object["metadata"]["name"].as_str().unwrap_or_default()
+            )));
+        }
+        if status_only {
+            let status = object.get("status").cloned();
+            object = current.clone();
+            match status {
+                Some(status) => object["status"] = status,
+                None => {
+                    if let Some(map) = object.as_object_mut() {
+                        map.remove("status");
+                    }
+                }
+            }
+        } else if rt.status_subresource {
+            match current.get("status") {
+                Some(status) => object["status"] = status.clone(),
+                None => {
+                    if let Some(map) = object.as_object_mut() {
+                        map.remove("status");
+                    }
+                }
+            }
+        }
+        // Fields the server owns come from the stored object.
+        let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+        let changed_spec =
+            without(&current, &["metadata", "status"]) != without(&object, &["metadata", "status"]);
+        if object == current {
+            return Ok(current);
+        }
+        let rv = self.next_resource_version();
+        let metadata = metadata_mut(&mut object)?;
+        for owned in ["uid", "creationTimestamp", "namespace", "name"] {
+            match current["metadata"].get(owned) {
+                Some(value) => {
+                    metadata.insert(owned.into(), value.clone());
+                }
+                None => {
+                    metadata.remove(owned);
+                }
+            }
+        }
+        metadata.insert("resourceVersion".into(), rv.to_string().into());
+        let generation = if changed_spec && !status_only {
+            generation + 1
+        } else {
+            generation
+        };
+        metadata.insert("generation".into(), generation.into());
+        if rt.plural == "customresourcedefinitions" && rt.group == "apiextensions.k8s.io" {
+            self.unregister(&current);
+            self.register(&object);
+        }
+        self.objects.insert(key, object.clone());
+        self.record(rt, namespace, EventKind::Modified, object.clone());
+        Ok(object)
+    }
+
+    /// Delete an object, and (as the garbage collector would) every object it owns.
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        let namespace = if rt.namespaced { namespace } else { "" };
+        let key = Self::key(rt, namespace, name);
+        let object = self
+            .objects
+            .remove(&key)
+            .ok_or_else(|| ApiError::not_found(&rt.plural, name))?;
+        self.next_resource_version();
+        self.record(rt, namespace, EventKind::Deleted, object.clone());
+        if rt.plural == "customresourcedefinitions" && rt.group == "apiextensions.k8s.io" {
+            self.unregister(&object);
+        }
+        if let Some(uid) = object["metadata"]["uid"].as_str() {
+            self.collect_garbage(uid);
+        }
+        Ok(object)
+    }
+
+    fn collect_garbage(&mut self, owner_uid: &str) {
+        let owned: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|(_, object)| {
+                object["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(owner_uid)))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in owned {
+            let rt = self
+                .types
+                .iter()
+                .find(|t| t.group == key.group && t.plural == key.plural)
+                .cloned();
+            if let Some(rt) = rt {
+                // Already gone is fine: a cascade may reach an object twice.
+                let _ = self.delete(&rt, &key.namespace, &key.name);
+            }
+        }
+    }
+
+    fn register(&mut self, crd: &Value) {
+        for rt in from_crd(crd) {
+            self.types.retain(|t| {
+                !(t.group == rt.group && t.version == rt.version && t.plural == rt.plural)
+            });
+            self.types.push(rt);
+        }
+    }
+
+    fn unregister(&mut self, crd: &Value) {
+        for rt in from_crd(crd) {
+            self.types.retain(|t| {
+                !(t.group == rt.group && t.version == rt.version && t.plural == rt.plural)
+            });
+        }
+    }
+}
+
+fn object_resource_version(object: &Value) -> u64 {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
+}
+
+fn check_kind(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    if api_version != rt.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    if kind != rt.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    Ok(())
+}
+
+fn metadata_mut(object: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
+    let map = object
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("the object is not a JSON object"))?;
+    let metadata = map.entry("metadata").or_insert_with(|| json!({}));
+    metadata
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("metadata is not an object"))
+}
+
+fn without(object: &Value, keys: &[&str]) -> Value {
+    let mut object = object.clone();
+    if let Some(map) = object.as_object_mut() {
+        for key in keys {
+            map.remove(*key);
+        }
+    }
+    object
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Five characters for `generateName`, as Kubernetes uses (no vowels, no look-alikes).
+fn suffix(seed: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut value = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(value % 27) as usize];
+            value /= 27;
+            char::from(c)
+        })
+        .collect()
+}
+
+fn encode_continue(namespace: &str, name: &str) -> String {
+    let raw = serde_json::to_string(&(namespace, name)).unwrap_or_default();
+    raw.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
+    let bad = || ApiError::bad_request(format!("invalid continue token {token:?}"));
+    if !token.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let bytes: Result<Vec<u8>, _> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+        .collect();
+    let bytes = bytes.map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
