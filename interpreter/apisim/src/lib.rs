@@ -20,6 +20,8 @@ pub mod resource;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod table;
+pub mod workload;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use store::Store;
+
+/// How often the workload model brings ReplicaSet status up to date.
+pub const WORKLOAD_TICK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Changes kept for watches to resume from; older resourceVersions answer 410 Gone.
 pub const DEFAULT_HISTORY: usize = 100_000;
@@ -58,10 +63,17 @@ impl ApiSim {
             address: address.to_string(),
         };
         let (stop, mut stopped) = oneshot::channel();
+        let model = Arc::clone(&store);
         let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(WORKLOAD_TICK);
             loop {
                 tokio::select! {
                     _ = &mut stopped => return,
+                    _ = ticks.tick() => {
+                        if let Ok(mut store) = model.lock() {
+                            store.converge(std::time::Instant::now());
+                        }
+                    }
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let shared = shared.clone();
@@ -101,6 +113,20 @@ impl ApiSim {
             "apiVersion: v1\nkind: Config\nclusters:\n- name: apisim\n  cluster:\n    server: {url}\nusers:\n- name: apisim\n  user:\n    token: apisim\ncontexts:\n- name: apisim\n  context:\n    cluster: apisim\n    user: apisim\n    namespace: default\ncurrent-context: apisim\n",
             url = self.url()
         )
+    }
+
+    /// Set how long pods take to become ready after a ReplicaSet's spec changes.
+    pub fn set_ready_after(&self, delay: std::time::Duration) {
+        if let Ok(mut store) = self.store.lock() {
+            store.workload.ready_after = delay;
+        }
+    }
+
+    /// Set how the pods of an image behave.
+    pub fn set_image_behaviour(&self, image: &str, behaviour: workload::ImageBehaviour) {
+        if let Ok(mut store) = self.store.lock() {
+            store.workload.images.insert(image.to_string(), behaviour);
+        }
     }
 
     /// The store, for tests that need to reach behind the API (compaction, counts).

@@ -25,6 +25,23 @@ pub struct ResourceType {
     pub short_names: Vec<String>,
     /// The CRD's `openAPIV3Schema` for this version, for custom kinds.
     pub schema: Option<Value>,
+    /// The CRD's `additionalPrinterColumns` for this version.
+    pub printer_columns: Vec<PrinterColumn>,
+}
+
+/// A column `kubectl get` shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrinterColumn {
+    /// Header.
+    pub name: String,
+    /// OpenAPI type: string, integer, date, ...
+    pub type_: String,
+    /// Where the value is.
+    pub json_path: String,
+    /// What it means.
+    pub description: String,
+    /// 0 shows by default; higher only with `-o wide`.
+    pub priority: i64,
 }
 
 impl ResourceType {
@@ -56,6 +73,7 @@ impl ResourceType {
             status_subresource,
             short_names: short_names.iter().map(|s| s.to_string()).collect(),
             schema: None,
+            printer_columns: Vec::new(),
         }
     }
 }
@@ -139,6 +157,21 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                     status_subresource: v["subresources"]["status"].is_object(),
                     short_names: short_names.clone(),
                     schema: v["schema"].get("openAPIV3Schema").cloned(),
+                    printer_columns: v["additionalPrinterColumns"]
+                        .as_array()
+                        .map(|columns| {
+                            columns
+                                .iter()
+                                .map(|c| PrinterColumn {
+                                    name: text(&c["name"]),
+                                    type_: text(&c["type"]),
+                                    json_path: text(&c["jsonPath"]),
+                                    description: text(&c["description"]),
+                                    priority: c["priority"].as_i64().unwrap_or(0),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 })
                 .collect()
         })

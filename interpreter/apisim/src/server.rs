@@ -49,17 +49,34 @@ pub async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = parse_query(request.uri().query());
+    let accept = request
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let content_type = request
         .headers()
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
+    // Objects are served as JSON only; protobuf bodies are refused as a server without
+    // protobuf support would refuse them.
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        return Ok(error_response(&ApiError::unsupported_media_type(
+            &content_type,
+        )));
+    }
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return Ok(error_response(&ApiError::too_large(MAX_BODY))),
     };
-    let response = route(&shared, &method, &path, &query, &content_type, &body).await;
+    let headers = Headers {
+        content_type: &content_type,
+        table: crate::table::wanted(&accept),
+    };
+    let response = route(&shared, &method, &path, &query, &headers, &body).await;
     Ok(response.unwrap_or_else(|error| error_response(&error)))
 }
 
@@ -85,6 +102,13 @@ fn error_response(error: &ApiError) -> Response<Body> {
     json_response(code, &error.to_status())
 }
 
+/// What the request headers ask for.
+struct Headers<'a> {
+    content_type: &'a str,
+    /// `kubectl get` wants a server-printed Table.
+    table: bool,
+}
+
 /// A resource path, once parsed.
 struct Target {
     rt: ResourceType,
@@ -98,7 +122,7 @@ async fn route(
     method: &Method,
     path: &str,
     query: &BTreeMap<String, String>,
-    content_type: &str,
+    headers: &Headers<'_>,
     body: &Bytes,
 ) -> Result<Response<Body>, ApiError> {
     let segments: Vec<&str> = path
@@ -179,10 +203,18 @@ async fn route(
     };
     let namespace = target.namespace.clone().unwrap_or_default();
     match (method, &target.name) {
-        (&Method::GET, None) if is_true(query.get("watch")) => watch(shared, &target, query),
-        (&Method::GET, None) => list(shared, &target, query),
+        (&Method::GET, None) if is_true(query.get("watch")) => {
+            watch(shared, &target, query, headers.table)
+        }
+        (&Method::GET, None) => list(shared, &target, query, headers.table),
         (&Method::GET, Some(name)) => {
-            let object = shared.lock()?.get(&target.rt, &namespace, name)?;
+            let store = shared.lock()?;
+            let object = store.get(&target.rt, &namespace, name)?;
+            if headers.table {
+                let rv = store.resource_version();
+                let printed = crate::table::table(&target.rt, &[object], rv);
+                return Ok(json_response(StatusCode::OK, &printed));
+            }
             Ok(json_response(StatusCode::OK, &object))
         }
         (&Method::POST, None) => {
@@ -198,7 +230,9 @@ async fn route(
                     .update(&target.rt, &namespace, name, object, target.status)?;
             Ok(json_response(StatusCode::OK, &updated))
         }
-        (&Method::PATCH, Some(name)) => patch(shared, &target, name, query, content_type, body),
+        (&Method::PATCH, Some(name)) => {
+            patch(shared, &target, name, query, headers.content_type, body)
+        }
         (&Method::DELETE, Some(name)) => {
             let deleted = shared.lock()?.delete(&target.rt, &namespace, name)?;
             Ok(json_response(StatusCode::OK, &deleted))
@@ -223,6 +257,7 @@ fn list(
     shared: &Shared,
     target: &Target,
     query: &BTreeMap<String, String>,
+    table: bool,
 ) -> Result<Response<Body>, ApiError> {
     let selector = Selector::parse(
         query.get("labelSelector").map(String::as_str),
@@ -244,6 +279,10 @@ fn list(
         limit,
         query.get("continue").map(String::as_str),
     )?;
+    if table {
+        let printed = crate::table::table(&target.rt, &page.items, page.resource_version);
+        return Ok(json_response(StatusCode::OK, &printed));
+    }
     let mut metadata = json!({"resourceVersion": page.resource_version.to_string()});
     if let Some(token) = page.continue_token {
         metadata["continue"] = token.into();
@@ -324,6 +363,7 @@ fn watch(
     shared: &Shared,
     target: &Target,
     query: &BTreeMap<String, String>,
+    table: bool,
 ) -> Result<Response<Body>, ApiError> {
     let selector = Selector::parse(
         query.get("labelSelector").map(String::as_str),
@@ -363,18 +403,22 @@ fn watch(
     };
     let kind = target.rt.kind.clone();
     let api_version = target.rt.api_version();
+    let printed_as = target.rt.clone();
+    // Watches from `kubectl get --watch` receive each object as a one-row Table.
+    let line = move |event: &Event| {
+        if table {
+            let object = (*event.object).clone();
+            let printed = crate::table::table(&printed_as, &[object], event.resource_version);
+            watch_line(event.kind.as_str(), &printed)
+        } else {
+            watch_line(event.kind.as_str(), &event.object)
+        }
+    };
     tokio::spawn(async move {
         let mut last = subscription.resource_version;
         for event in subscription.backlog.iter().filter(|e| wanted(e)) {
             last = last.max(event.resource_version);
-            if sender
-                .send(Ok(Frame::data(watch_line(
-                    event.kind.as_str(),
-                    &event.object,
-                ))))
-                .await
-                .is_err()
-            {
+            if sender.send(Ok(Frame::data(line(event)))).await.is_err() {
                 return;
             }
         }
@@ -397,7 +441,7 @@ fn watch(
                         }
                         last = event.resource_version;
                         if wanted(&event)
-                            && sender.send(Ok(Frame::data(watch_line(event.kind.as_str(), &event.object)))).await.is_err()
+                            && sender.send(Ok(Frame::data(line(&event)))).await.is_err()
                         {
                             return;
                         }

@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use crate::error::ApiError;
 use crate::resource::{ResourceType, builtins, from_crd};
 use crate::selector::Selector;
+use crate::workload::{ImageBehaviour, Workload};
 
 /// How a watched object changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +92,10 @@ pub struct Store {
     compacted: u64,
     uids: u64,
     events: broadcast::Sender<Event>,
+    /// The ReplicaSet status model.
+    pub workload: Workload,
+    /// When each ReplicaSet's spec last changed, for its model.
+    spec_changed: BTreeMap<(String, String), std::time::Instant>,
 }
 
 impl Store {
@@ -106,6 +111,8 @@ impl Store {
             compacted: 0,
             uids: 0,
             events,
+            workload: Workload::default(),
+            spec_changed: BTreeMap::new(),
         };
         for name in ["default", "kube-system"] {
             let namespace =
@@ -372,6 +379,7 @@ impl Store {
         }
         self.objects.insert(key, object.clone());
         self.record(rt, namespace, EventKind::Added, object.clone());
+        self.schedule(rt, namespace, &name);
         Ok(object)
     }
 
@@ -464,6 +472,9 @@ impl Store {
         }
         self.objects.insert(key, object.clone());
         self.record(rt, namespace, EventKind::Modified, object.clone());
+        if changed_spec && !status_only {
+            self.schedule(rt, namespace, name);
+        }
         Ok(object)
     }
 
@@ -489,6 +500,70 @@ impl Store {
             self.collect_garbage(uid);
         }
         Ok(object)
+    }
+
+    /// A ReplicaSet's spec changed: its status follows now (pods going away) and after the
+    /// workload delay (pods becoming ready).
+    fn schedule(&mut self, rt: &ResourceType, namespace: &str, name: &str) {
+        if !(rt.group == "apps" && rt.plural == "replicasets") {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let key = (namespace.to_string(), name.to_string());
+        self.spec_changed.insert(key.clone(), now);
+        self.workload.due.insert(key, now);
+    }
+
+    /// Bring every ReplicaSet that is due up to date with its model.
+    pub fn converge(&mut self, now: std::time::Instant) {
+        let Some(rt) = self.resource("apps", "v1", "replicasets") else {
+            return;
+        };
+        for (namespace, name) in self.workload.take_due(now) {
+            let Ok(object) = self.get(&rt, &namespace, &name) else {
+                self.spec_changed.remove(&(namespace, name));
+                continue;
+            };
+            let changed = self
+                .spec_changed
+                .get(&(namespace.clone(), name.clone()))
+                .copied()
+                .unwrap_or(now);
+            let desired = object["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
+            let image = object["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default();
+            let ready_at = changed + self.workload.ready_after;
+            let previous = object["status"]["readyReplicas"].as_i64().unwrap_or(0);
+            let (ready, next) = match self.workload.images.get(image) {
+                Some(ImageBehaviour::NeverReady) => (0, None),
+                Some(ImageBehaviour::CrashAfter(crash)) if now >= changed + *crash => (0, None),
+                Some(ImageBehaviour::CrashAfter(crash)) if now >= ready_at => {
+                    (desired, Some(changed + *crash))
+                }
+                _ if now >= ready_at => (desired, None),
+                // Until then, pods that went away are gone and new ones are not ready.
+                _ => (previous.min(desired), Some(ready_at)),
+            };
+            if let Some(next) = next {
+                self.workload
+                    .due
+                    .insert((namespace.clone(), name.clone()), next);
+            }
+            let generation = object["metadata"]["generation"].clone();
+            let mut updated = object.clone();
+            updated["status"] = json!({
+                "replicas": desired,
+                "fullyLabeledReplicas": desired,
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "observedGeneration": generation,
+            });
+            if updated != object {
+                // The object was just read under the same lock; the update cannot conflict.
+                let _ = self.update(&rt, &namespace, &name, updated, true);
+            }
+        }
     }
 
     fn collect_garbage(&mut self, owner_uid: &str) {
