@@ -17,6 +17,7 @@
 
 pub mod error;
 pub mod resource;
+pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod store;

@@ -321,6 +321,7 @@ impl Store {
         mut object: Value,
     ) -> Result<Value, ApiError> {
         check_kind(rt, &object)?;
+        enforce_schema(rt, &mut object)?;
         let namespace = if rt.namespaced { namespace } else { "" };
         if rt.namespaced {
             let ns_type = self.resource("", "v1", "namespaces");
@@ -395,6 +396,7 @@ impl Store {
         status_only: bool,
     ) -> Result<Value, ApiError> {
         check_kind(rt, &object)?;
+        enforce_schema(rt, &mut object)?;
         let namespace = if rt.namespaced { namespace } else { "" };
         let key = Self::key(rt, namespace, name);
         let current = self
@@ -613,6 +615,34 @@ fn object_resource_version(object: &Value) -> u64 {
         .as_str()
         .and_then(|rv| rv.parse().ok())
         .unwrap_or(0)
+}
+
+/// A custom kind's schema, applied as the API server applies it (422 Invalid on violations).
+fn enforce_schema(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    let Some(schema) = &rt.schema else {
+        return Ok(());
+    };
+    crate::schema::apply(schema, object).map_err(|errors| {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let group = if rt.group.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", rt.group)
+        };
+        let message = if errors.len() == 1 {
+            errors[0].clone()
+        } else {
+            format!("[{}]", errors.join(", "))
+        };
+        ApiError::invalid(
+            &rt.plural,
+            &name,
+            format!("{}{group} \"{name}\" is invalid: {message}", rt.kind),
+        )
+    })
 }
 
 fn check_kind(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {

@@ -544,3 +544,65 @@ impl Raw {
         (code, json)
     }
 }
+
+#[tokio::test]
+async fn a_crd_schema_rejects_wrong_types_prunes_unknown_fields_and_fills_defaults() {
+    let sim = ApiSim::start().await.unwrap();
+    let client = client(&sim).await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    crds.create(&PostParams::default(), &Rollout::crd())
+        .await
+        .unwrap();
+    let rollouts: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client,
+        "default",
+        &kube::api::ApiResource::erase::<Rollout>(&()),
+    );
+    let rollout = |spec: serde_json::Value| -> kube::api::DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "kulta.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "web"}, "spec": spec
+        }))
+        .unwrap()
+    };
+    let template = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:1"}]}});
+    let bad = rollout(json!({
+        "replicas": "two", "selector": {"matchLabels": {"app": "web"}}, "template": template,
+        "strategy": {"canary": {"steps": [{"setWeight": 50}]}}
+    }));
+    let error = rollouts
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap_err();
+    match error {
+        kube::Error::Api(status) => {
+            assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+            assert!(
+                status
+                    .message
+                    .contains("spec.replicas: Invalid value: \"two\": must be of type integer"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("{other}"),
+    }
+    let good = rollout(json!({
+        "replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template,
+        "strategy": {"canary": {"steps": [{"setWeight": 50}]}}, "bogus": {"x": 1}
+    }));
+    let created = rollouts
+        .create(&PostParams::default(), &good)
+        .await
+        .unwrap();
+    assert_eq!(
+        created.data["spec"].get("bogus"),
+        None,
+        "unknown fields are pruned"
+    );
+    assert_eq!(
+        created.data["spec"]["revisionHistoryLimit"], 2,
+        "defaults are filled in"
+    );
+    assert_eq!(created.data["spec"]["progressDeadlineSeconds"], 600);
+}
