@@ -126,6 +126,20 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
+    /// An injected failure with this code, reasoned as the API server would.
+    pub fn injected(code: u16) -> Self {
+        let reason = match code {
+            409 => "Conflict",
+            429 => "TooManyRequests",
+            500 => "InternalError",
+            503 => "ServiceUnavailable",
+            504 => "Timeout",
+            403 => "Forbidden",
+            _ => "InternalError",
+        };
+        Self::new(code, reason, format!("injected fault: {reason}"))
+    }
+
     /// The `Status` object.
     pub fn to_status(&self) -> Value {
         let mut status = json!({

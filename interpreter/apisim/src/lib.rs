@@ -16,6 +16,7 @@
 //! ```
 
 pub mod error;
+pub mod faults;
 pub mod resource;
 pub mod schema;
 pub mod selector;
@@ -44,6 +45,8 @@ pub const DEFAULT_HISTORY: usize = 100_000;
 pub struct ApiSim {
     address: SocketAddr,
     store: Arc<Mutex<Store>>,
+    faults: Arc<Mutex<faults::Faults>>,
+    cuts: Arc<tokio::sync::watch::Sender<u64>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -59,9 +62,14 @@ impl ApiSim {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let store = Arc::new(Mutex::new(Store::new(DEFAULT_HISTORY)));
+        let faults = Arc::new(Mutex::new(faults::Faults::default()));
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let cuts = Arc::new(cuts);
         let shared = server::Shared {
             store: Arc::clone(&store),
             address: address.to_string(),
+            faults: Arc::clone(&faults),
+            cuts: Arc::clone(&cuts),
         };
         let (stop, mut stopped) = oneshot::channel();
         let model = Arc::clone(&store);
@@ -93,6 +101,8 @@ impl ApiSim {
         Ok(ApiSim {
             address,
             store,
+            faults,
+            cuts,
             stop: Some(stop),
             task,
         })
@@ -128,6 +138,41 @@ impl ApiSim {
         if let Ok(mut store) = self.store.lock() {
             store.workload.images.insert(image.to_string(), behaviour);
         }
+    }
+
+    /// Inject a fault.
+    pub fn inject(&self, rule: faults::FaultRule) {
+        if let Ok(mut faults) = self.faults.lock() {
+            faults.add(rule);
+        }
+    }
+
+    /// Remove every injected fault.
+    pub fn clear_faults(&self) {
+        if let Ok(mut faults) = self.faults.lock() {
+            faults.clear();
+        }
+    }
+
+    /// End every open watch stream, as a dropped connection or an API server restart would.
+    pub fn cut_watches(&self) {
+        self.cuts.send_modify(|generation| *generation += 1);
+    }
+
+    /// Request counts by (verb, resource, status code).
+    pub fn request_counts(&self) -> std::collections::BTreeMap<(faults::Verb, String, u16), u64> {
+        self.faults
+            .lock()
+            .map(|faults| faults.counts().clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes (create, update, patch, delete) served so far, any outcome.
+    pub fn writes(&self) -> u64 {
+        self.faults
+            .lock()
+            .map(|faults| faults.writes())
+            .unwrap_or(0)
     }
 
     /// The store, for tests that need to reach behind the API (compaction, counts).

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::ApiError;
+use crate::faults::{Fault, Faults, Verb};
 use crate::resource::ResourceType;
 use crate::selector::Selector;
 use crate::store::{Event, Store};
@@ -31,6 +32,10 @@ pub struct Shared {
     pub store: Arc<Mutex<Store>>,
     /// `host:port` the server listens on.
     pub address: String,
+    /// Injected faults and request counts.
+    pub faults: Arc<Mutex<Faults>>,
+    /// Bumped to end every open watch stream.
+    pub cuts: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Shared {
@@ -76,8 +81,26 @@ pub async fn handle(
         content_type: &content_type,
         table: crate::table::wanted(&accept),
     };
-    let response = route(&shared, &method, &path, &query, &headers, &body).await;
-    Ok(response.unwrap_or_else(|error| error_response(&error)))
+    let mut label = (Verb::Get, "discovery".to_string());
+    let response = route(&shared, &method, &path, &query, &headers, &body, &mut label).await;
+    let response = response.unwrap_or_else(|error| error_response(&error));
+    if let Ok(mut faults) = shared.faults.lock() {
+        faults.count(label.0, &label.1, response.status().as_u16());
+    }
+    Ok(response)
+}
+
+/// What the request does, for faults and accounting.
+fn verb_of(method: &Method, named: bool, watch: bool) -> Verb {
+    match (method, named) {
+        (&Method::GET, true) => Verb::Get,
+        (&Method::GET, false) if watch => Verb::Watch,
+        (&Method::GET, false) => Verb::List,
+        (&Method::POST, _) => Verb::Create,
+        (&Method::PUT, _) => Verb::Update,
+        (&Method::PATCH, _) => Verb::Patch,
+        _ => Verb::Delete,
+    }
 }
 
 fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
@@ -124,6 +147,7 @@ async fn route(
     query: &BTreeMap<String, String>,
     headers: &Headers<'_>,
     body: &Bytes,
+    label: &mut (Verb, String),
 ) -> Result<Response<Body>, ApiError> {
     let segments: Vec<&str> = path
         .trim_matches('/')
@@ -202,6 +226,22 @@ async fn route(
         }
     };
     let namespace = target.namespace.clone().unwrap_or_default();
+    let verb = verb_of(method, target.name.is_some(), is_true(query.get("watch")));
+    *label = (verb, target.rt.plural.clone());
+    let fault = shared
+        .faults
+        .lock()
+        .map_err(|_| ApiError::internal("fault table lock poisoned"))?
+        .decide(verb, &target.rt.plural);
+    match fault {
+        Some(Fault::Fail(code)) => return Err(ApiError::injected(code)),
+        Some(Fault::Timeout(wait)) => {
+            tokio::time::sleep(wait).await;
+            return Err(ApiError::injected(504));
+        }
+        Some(Fault::Latency(wait)) => tokio::time::sleep(wait).await,
+        None => {}
+    }
     match (method, &target.name) {
         (&Method::GET, None) if is_true(query.get("watch")) => {
             watch(shared, &target, query, headers.table)
@@ -403,6 +443,7 @@ fn watch(
     };
     let kind = target.rt.kind.clone();
     let api_version = target.rt.api_version();
+    let mut cut = shared.cuts.subscribe();
     let printed_as = target.rt.clone();
     // Watches from `kubectl get --watch` receive each object as a one-row Table.
     let line = move |event: &Event| {
@@ -428,6 +469,7 @@ fn watch(
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
+                _ = cut.changed() => return,
                 _ = ticker.tick(), if bookmarks => {
                     let bookmark = json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": last.to_string()}});
                     if sender.send(Ok(Frame::data(watch_line("BOOKMARK", &bookmark)))).await.is_err() {
