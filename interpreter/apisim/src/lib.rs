@@ -39,7 +39,7 @@ pub use store::Store;
 pub const WORKLOAD_TICK: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Changes kept for watches to resume from; older resourceVersions answer 410 Gone.
-pub const DEFAULT_HISTORY: usize = 100_000;
+pub const DEFAULT_HISTORY: usize = 10_000;
 
 /// A running simulator. Dropping it stops the server.
 pub struct ApiSim {
@@ -85,6 +85,8 @@ impl ApiSim {
                     }
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
+                        // As Go servers do: no Nagle delay on small responses.
+                        let _ = stream.set_nodelay(true);
                         let shared = shared.clone();
                         tokio::spawn(async move {
                             let service = service_fn(move |request| server::handle(shared.clone(), request));

@@ -23,8 +23,9 @@ pub struct ResourceType {
     pub status_subresource: bool,
     /// Short names for kubectl.
     pub short_names: Vec<String>,
-    /// The CRD's `openAPIV3Schema` for this version, for custom kinds.
-    pub schema: Option<Value>,
+    /// The CRD's `openAPIV3Schema` for this version, for custom kinds (shared: a pod
+    /// template's schema alone is thousands of nodes, and the type is looked up per request).
+    pub schema: Option<std::sync::Arc<Value>>,
     /// The CRD's `additionalPrinterColumns` for this version.
     pub printer_columns: Vec<PrinterColumn>,
 }
@@ -156,7 +157,10 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                     namespaced,
                     status_subresource: v["subresources"]["status"].is_object(),
                     short_names: short_names.clone(),
-                    schema: v["schema"].get("openAPIV3Schema").cloned(),
+                    schema: v["schema"]
+                        .get("openAPIV3Schema")
+                        .cloned()
+                        .map(std::sync::Arc::new),
                     printer_columns: v["additionalPrinterColumns"]
                         .as_array()
                         .map(|columns| {

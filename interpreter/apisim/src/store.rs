@@ -62,7 +62,7 @@ struct Key {
 /// A page of a list.
 pub struct Page {
     /// The objects.
-    pub items: Vec<Value>,
+    pub items: Vec<Arc<Value>>,
     /// The resourceVersion the list is consistent with.
     pub resource_version: u64,
     /// Token for the next page, if any.
@@ -84,7 +84,8 @@ pub struct Subscription {
 /// The simulator's state.
 pub struct Store {
     types: Vec<ResourceType>,
-    objects: BTreeMap<Key, Value>,
+    /// Shared with the watch history: a change is stored once, not copied per event.
+    objects: BTreeMap<Key, Arc<Value>>,
     resource_version: u64,
     history: VecDeque<Event>,
     history_limit: usize,
@@ -170,7 +171,7 @@ impl Store {
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
         self.objects
             .get(&Self::key(rt, namespace, name))
-            .cloned()
+            .map(|object| Value::clone(object))
             .ok_or_else(|| ApiError::not_found(&rt.plural, name))
     }
 
@@ -216,7 +217,7 @@ impl Store {
                 continue;
             }
             last = Some(key);
-            items.push(object.clone());
+            items.push(Arc::clone(object));
         }
         let continue_token = match (remaining, last) {
             (0, _) | (_, None) => None,
@@ -252,7 +253,7 @@ impl Store {
                     plural: key.plural.clone(),
                     namespace: key.namespace.clone(),
                     kind: EventKind::Added,
-                    object: Arc::new(object.clone()),
+                    object: Arc::clone(object),
                 })
                 .collect()
         } else {
@@ -275,14 +276,14 @@ impl Store {
         })
     }
 
-    fn record(&mut self, rt: &ResourceType, namespace: &str, kind: EventKind, object: Value) {
+    fn record(&mut self, rt: &ResourceType, namespace: &str, kind: EventKind, object: Arc<Value>) {
         let event = Event {
             resource_version: self.resource_version,
             group: rt.group.clone(),
             plural: rt.plural.clone(),
             namespace: namespace.to_string(),
             kind,
-            object: Arc::new(object),
+            object,
         };
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {
@@ -378,8 +379,10 @@ impl Store {
         if rt.plural == "customresourcedefinitions" && rt.group == "apiextensions.k8s.io" {
             self.register(&object);
         }
-        self.objects.insert(key, object.clone());
-        self.record(rt, namespace, EventKind::Added, object.clone());
+        let stored = Arc::new(object);
+        self.objects.insert(key, Arc::clone(&stored));
+        self.record(rt, namespace, EventKind::Added, Arc::clone(&stored));
+        let object = Value::clone(&stored);
         self.schedule(rt, namespace, &name);
         Ok(object)
     }
@@ -402,7 +405,7 @@ impl Store {
         let current = self
             .objects
             .get(&key)
-            .cloned()
+            .map(|object| Value::clone(object))
             .ok_or_else(|| ApiError::not_found(&rt.plural, name))?;
         let wanted_rv = object["metadata"]["resourceVersion"]
             .as_str()
@@ -472,8 +475,10 @@ impl Store {
             self.unregister(&current);
             self.register(&object);
         }
-        self.objects.insert(key, object.clone());
-        self.record(rt, namespace, EventKind::Modified, object.clone());
+        let stored = Arc::new(object);
+        self.objects.insert(key, Arc::clone(&stored));
+        self.record(rt, namespace, EventKind::Modified, Arc::clone(&stored));
+        let object = Value::clone(&stored);
         if changed_spec && !status_only {
             self.schedule(rt, namespace, name);
         }
@@ -494,14 +499,14 @@ impl Store {
             .remove(&key)
             .ok_or_else(|| ApiError::not_found(&rt.plural, name))?;
         self.next_resource_version();
-        self.record(rt, namespace, EventKind::Deleted, object.clone());
+        self.record(rt, namespace, EventKind::Deleted, Arc::clone(&object));
         if rt.plural == "customresourcedefinitions" && rt.group == "apiextensions.k8s.io" {
             self.unregister(&object);
         }
         if let Some(uid) = object["metadata"]["uid"].as_str() {
             self.collect_garbage(uid);
         }
-        Ok(object)
+        Ok(Value::clone(&object))
     }
 
     /// A ReplicaSet's spec changed: its status follows now (pods going away) and after the

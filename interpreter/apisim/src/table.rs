@@ -11,7 +11,7 @@ pub fn wanted(accept: &str) -> bool {
 }
 
 /// A Table of `objects`.
-pub fn table(rt: &ResourceType, objects: &[Value], resource_version: u64) -> Value {
+pub fn table(rt: &ResourceType, objects: &[&Value], resource_version: u64) -> Value {
     let mut columns = vec![json!({
         "name": "Name", "type": "string", "format": "name",
         "description": "Name must be unique within a namespace.", "priority": 0
