@@ -22,6 +22,7 @@ pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod strategic;
 pub mod table;
 pub mod workload;
 

@@ -366,9 +366,18 @@ fn patch(
     let mut store = shared.lock()?;
     let current = store.get(&target.rt, &namespace, name);
     let patched = match media {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+        "application/merge-patch+json" => {
             let mut object = current?;
             json_patch::merge(&mut object, &parse_json(body)?);
+            object
+        }
+        "application/strategic-merge-patch+json" => {
+            if target.rt.schema.is_some() {
+                // As the API server answers for custom resources.
+                return Err(ApiError::unsupported_media_type(media));
+            }
+            let mut object = current?;
+            crate::strategic::apply(&target.rt.kind, &mut object, &parse_json(body)?);
             object
         }
         "application/json-patch+json" => {

@@ -606,3 +606,39 @@ async fn a_crd_schema_rejects_wrong_types_prunes_unknown_fields_and_fills_defaul
     );
     assert_eq!(created.data["spec"]["progressDeadlineSeconds"], 600);
 }
+
+#[tokio::test]
+async fn a_strategic_merge_patch_merges_containers_by_name() {
+    let sim = ApiSim::start().await.unwrap();
+    let sets: Api<ReplicaSet> = Api::namespaced(client(&sim).await, "default");
+    let mut set = replica_set("web-1", 1);
+    if let Some(template) = set
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.as_mut())
+        .and_then(|t| t.spec.as_mut())
+    {
+        template
+            .containers
+            .push(serde_json::from_value(json!({"name": "proxy", "image": "proxy:1"})).unwrap());
+    }
+    sets.create(&PostParams::default(), &set).await.unwrap();
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}}}});
+    let patched = sets
+        .patch("web-1", &PatchParams::default(), &Patch::Strategic(patch))
+        .await
+        .unwrap();
+    let containers = patched
+        .spec
+        .unwrap()
+        .template
+        .unwrap()
+        .spec
+        .unwrap()
+        .containers;
+    let images: Vec<_> = containers
+        .iter()
+        .map(|c| c.image.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(images, ["web:2", "proxy:1"]);
+}
