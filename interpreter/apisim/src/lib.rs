@@ -17,6 +17,7 @@
 
 pub mod error;
 pub mod faults;
+pub mod ownership;
 pub mod resource;
 pub mod schema;
 pub mod selector;

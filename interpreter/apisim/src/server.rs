@@ -60,6 +60,14 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let agent = request
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|agent| agent.split('/').next())
+        .filter(|agent| !agent.is_empty())
+        .unwrap_or("unknown")
+        .to_string();
     let content_type = request
         .headers()
         .get(hyper::header::CONTENT_TYPE)
@@ -80,6 +88,11 @@ pub async fn handle(
     let headers = Headers {
         content_type: &content_type,
         table: crate::table::wanted(&accept),
+        manager: query
+            .get("fieldManager")
+            .filter(|m| !m.is_empty())
+            .cloned()
+            .unwrap_or(agent),
     };
     let mut label = (Verb::Get, "discovery".to_string());
     let response = route(&shared, &method, &path, &query, &headers, &body, &mut label).await;
@@ -130,6 +143,8 @@ struct Headers<'a> {
     content_type: &'a str,
     /// `kubectl get` wants a server-printed Table.
     table: bool,
+    /// The field manager of a write: `fieldManager`, else the client's name.
+    manager: String,
 }
 
 /// A resource path, once parsed.
@@ -259,20 +274,38 @@ async fn route(
         }
         (&Method::POST, None) => {
             let object = parse_json(body)?;
-            let created = shared.lock()?.create(&target.rt, &namespace, object)?;
+            let mut store = shared.lock()?;
+            let created = store.create(&target.rt, &namespace, object)?;
+            let name = created["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            store.note_writer(
+                &target.rt,
+                &namespace,
+                &name,
+                &headers.manager,
+                None,
+                &created,
+            );
             Ok(json_response(StatusCode::CREATED, &created))
         }
         (&Method::PUT, Some(name)) => {
             let object = parse_json(body)?;
-            let updated =
-                shared
-                    .lock()?
-                    .update(&target.rt, &namespace, name, object, target.status)?;
+            let mut store = shared.lock()?;
+            let before = store.get(&target.rt, &namespace, name)?;
+            let updated = store.update(&target.rt, &namespace, name, object, target.status)?;
+            store.note_writer(
+                &target.rt,
+                &namespace,
+                name,
+                &headers.manager,
+                Some(&before),
+                &updated,
+            );
             Ok(json_response(StatusCode::OK, &updated))
         }
-        (&Method::PATCH, Some(name)) => {
-            patch(shared, &target, name, query, headers.content_type, body)
-        }
+        (&Method::PATCH, Some(name)) => patch(shared, &target, name, query, headers, body),
         (&Method::DELETE, Some(name)) => {
             let deleted = shared.lock()?.delete(&target.rt, &namespace, name)?;
             Ok(json_response(StatusCode::OK, &deleted))
@@ -358,11 +391,16 @@ fn patch(
     target: &Target,
     name: &str,
     query: &BTreeMap<String, String>,
-    content_type: &str,
+    headers: &Headers<'_>,
     body: &Bytes,
 ) -> Result<Response<Body>, ApiError> {
     let namespace = target.namespace.clone().unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let media = headers
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
     let mut store = shared.lock()?;
     let current = store.get(&target.rt, &namespace, name);
     let patched = match media {
@@ -399,26 +437,36 @@ fn patch(
                     "PATCH requests with apply content type require fieldManager",
                 ));
             }
-            let applied: Value = serde_yaml_ng::from_slice(body).map_err(|error| {
+            let config: Value = serde_yaml_ng::from_slice(body).map_err(|error| {
                 ApiError::bad_request(format!(
                     "the apply configuration is not valid YAML: {error}"
                 ))
             })?;
-            match current {
-                Ok(mut object) => {
-                    json_patch::merge(&mut object, &applied);
-                    object
-                }
-                Err(error) if error.code == 404 && !target.status => {
-                    let created = store.create(&target.rt, &namespace, applied)?;
-                    return Ok(json_response(StatusCode::CREATED, &created));
-                }
-                Err(error) => return Err(error),
-            }
+            let how = crate::store::ApplyOptions {
+                manager: &headers.manager,
+                force: is_true(query.get("force")),
+                status_only: target.status,
+            };
+            let (object, created) = store.apply(&target.rt, &namespace, name, config, &how)?;
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            return Ok(json_response(code, &object));
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
+    let before = store.get(&target.rt, &namespace, name)?;
     let updated = store.update(&target.rt, &namespace, name, patched, target.status)?;
+    store.note_writer(
+        &target.rt,
+        &namespace,
+        name,
+        &headers.manager,
+        Some(&before),
+        &updated,
+    );
     Ok(json_response(StatusCode::OK, &updated))
 }
 

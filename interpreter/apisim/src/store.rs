@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
 use crate::error::ApiError;
+use crate::ownership::{self, Owners};
 use crate::resource::{ResourceType, builtins, from_crd};
 use crate::selector::Selector;
 use crate::workload::{ImageBehaviour, Workload};
@@ -59,6 +60,16 @@ struct Key {
     name: String,
 }
 
+/// How a server-side apply is made.
+pub struct ApplyOptions<'a> {
+    /// The field manager applying.
+    pub manager: &'a str,
+    /// Take fields over from other managers instead of failing with a conflict.
+    pub force: bool,
+    /// Apply to the `/status` subresource.
+    pub status_only: bool,
+}
+
 /// A page of a list.
 pub struct Page {
     /// The objects.
@@ -95,6 +106,8 @@ pub struct Store {
     events: broadcast::Sender<Event>,
     /// The ReplicaSet status model.
     pub workload: Workload,
+    /// Field managers of each object.
+    owners: BTreeMap<Key, Owners>,
     /// When each ReplicaSet's spec last changed, for its model.
     spec_changed: BTreeMap<(String, String), std::time::Instant>,
 }
@@ -113,6 +126,7 @@ impl Store {
             uids: 0,
             events,
             workload: Workload::default(),
+            owners: BTreeMap::new(),
             spec_changed: BTreeMap::new(),
         };
         for name in ["default", "kube-system"] {
@@ -485,6 +499,89 @@ impl Store {
         Ok(object)
     }
 
+    /// `manager` wrote `after` (created when `before` is `None`) with an ordinary write: the
+    /// fields it changed are its own now.
+    pub fn note_writer(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        manager: &str,
+        before: Option<&Value>,
+        after: &Value,
+    ) {
+        let key = Self::key(rt, namespace, name);
+        let changed = ownership::changed(before, after);
+        self.owners.entry(key).or_default().take(manager, changed);
+    }
+
+    /// Server-side apply: `manager` declares `config` as the fields it wants, with these
+    /// values. Fields another manager owns with another value conflict (409) unless `force`;
+    /// fields `manager` applied before but no longer does are removed unless someone else
+    /// owns them. Returns the object and whether it was created.
+    pub fn apply(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        config: Value,
+        how: &ApplyOptions<'_>,
+    ) -> Result<(Value, bool), ApiError> {
+        let namespace = if rt.namespaced { namespace } else { "" };
+        let key = Self::key(rt, namespace, name);
+        let applied = ownership::fields(&config);
+        let current = match self.objects.get(&key) {
+            Some(current) => Value::clone(current),
+            None if how.status_only => return Err(ApiError::not_found(&rt.plural, name)),
+            None => {
+                let created = self.create(rt, namespace, config)?;
+                self.owners
+                    .entry(key)
+                    .or_default()
+                    .set(how.manager, applied);
+                return Ok((created, true));
+            }
+        };
+        let owners = self.owners.get(&key).cloned().unwrap_or_default();
+        let conflicts = owners.conflicts(how.manager, &current, &config);
+        if !conflicts.is_empty() && !how.force {
+            let listed: Vec<String> = conflicts
+                .iter()
+                .map(|(other, field)| {
+                    format!("conflict with \"{other}\": {}", ownership::show(field))
+                })
+                .collect();
+            let mut error = ApiError::conflict(&rt.plural, name);
+            error.message = format!(
+                "Apply failed with {} conflict{}: {}",
+                conflicts.len(),
+                if conflicts.len() == 1 { "" } else { "s" },
+                listed.join(", ")
+            );
+            return Err(error);
+        }
+        let mut object = current.clone();
+        for dropped in owners.owned_by(how.manager).difference(&applied) {
+            if !owners.owned_by_other(how.manager, dropped) {
+                ownership::remove(&mut object, dropped);
+            }
+        }
+        json_patch::merge(&mut object, &config);
+        if let Some(map) = object.as_object_mut()
+            && let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            // Apply is not conditional on the version read.
+            metadata.remove("resourceVersion");
+        }
+        let updated = self.update(rt, namespace, name, object, how.status_only)?;
+        let forced = conflicts.into_iter().map(|(_, field)| field).collect();
+        self.owners
+            .entry(key)
+            .or_default()
+            .apply(how.manager, applied, &forced);
+        Ok((updated, false))
+    }
+
     /// Delete an object, and (as the garbage collector would) every object it owns.
     pub fn delete(
         &mut self,
@@ -499,6 +596,7 @@ impl Store {
             .remove(&key)
             .ok_or_else(|| ApiError::not_found(&rt.plural, name))?;
         self.next_resource_version();
+        self.owners.remove(&key);
         self.record(rt, namespace, EventKind::Deleted, Arc::clone(&object));
         if rt.plural == "customresourcedefinitions" && rt.group == "apiextensions.k8s.io" {
             self.unregister(&object);

@@ -141,10 +141,11 @@ async fn merge_json_and_apply_patches_change_what_they_say() {
         .unwrap();
     assert_eq!(patched.spec.unwrap().replicas, Some(5));
     assert_eq!(patched.metadata.labels.unwrap()["tier"], "front");
+    // The merge and JSON patches above own spec.replicas: taking it over needs force.
     let applied = sets
         .patch(
             "web-1",
-            &PatchParams::apply("kulta"),
+            &PatchParams::apply("kulta").force(),
             &Patch::Apply(json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-1"}, "spec": {"replicas": 2}})),
         )
         .await
@@ -641,4 +642,107 @@ async fn a_strategic_merge_patch_merges_containers_by_name() {
         .map(|c| c.image.clone().unwrap_or_default())
         .collect();
     assert_eq!(images, ["web:2", "proxy:1"]);
+}
+
+#[tokio::test]
+async fn server_side_apply_conflicts_on_fields_another_manager_set_unless_forced() {
+    let sim = ApiSim::start().await.unwrap();
+    let sets: Api<ReplicaSet> = Api::namespaced(client(&sim).await, "default");
+    let config = |replicas: i32| {
+        let mut set = serde_json::to_value(replica_set("web-1", replicas)).unwrap();
+        set["metadata"] = json!({"name": "web-1", "labels": {"app": "web"}});
+        Patch::Apply(set)
+    };
+    let created = sets
+        .patch("web-1", &PatchParams::apply("kulta"), &config(2))
+        .await
+        .unwrap();
+    assert_eq!(created.spec.unwrap().replicas, Some(2));
+    // Someone scales by hand: that manager owns spec.replicas now.
+    let edit = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..PatchParams::default()
+    };
+    sets.patch(
+        "web-1",
+        &edit,
+        &Patch::Merge(json!({"spec": {"replicas": 5}})),
+    )
+    .await
+    .unwrap();
+    // Applying the same value as is set is no conflict.
+    sets.patch("web-1", &PatchParams::apply("kulta"), &config(5))
+        .await
+        .unwrap();
+    // A different value is.
+    let error = sets
+        .patch("web-1", &PatchParams::apply("kulta"), &config(3))
+        .await
+        .unwrap_err();
+    match error {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 409);
+            assert_eq!(
+                status.message,
+                "Apply failed with 1 conflict: conflict with \"kubectl-edit\": .spec.replicas"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    let forced = sets
+        .patch("web-1", &PatchParams::apply("kulta").force(), &config(3))
+        .await
+        .unwrap();
+    assert_eq!(forced.spec.unwrap().replicas, Some(3));
+    // Ownership moved: applying again needs no force.
+    sets.patch("web-1", &PatchParams::apply("kulta"), &config(4))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_field_a_manager_stops_applying_is_removed_unless_someone_else_owns_it() {
+    let sim = ApiSim::start().await.unwrap();
+    let services: Api<Service> = Api::namespaced(client(&sim).await, "default");
+    let apply = |labels: serde_json::Value| {
+        Patch::Apply(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "labels": labels}, "spec": {"ports": [{"port": 80}]}}),
+        )
+    };
+    services
+        .patch(
+            "web",
+            &PatchParams::apply("kulta"),
+            &apply(json!({"a": "1", "b": "2"})),
+        )
+        .await
+        .unwrap();
+    let other = PatchParams {
+        field_manager: Some("someone".into()),
+        ..PatchParams::default()
+    };
+    services
+        .patch(
+            "web",
+            &other,
+            &Patch::Merge(json!({"metadata": {"labels": {"b": "9"}}})),
+        )
+        .await
+        .unwrap();
+    let after = services
+        .patch(
+            "web",
+            &PatchParams::apply("kulta").force(),
+            &apply(json!({"c": "3"})),
+        )
+        .await
+        .unwrap();
+    let labels = after.metadata.labels.unwrap();
+    assert_eq!(labels.get("a"), None, "only kulta owned a");
+    assert_eq!(
+        labels.get("b").map(String::as_str),
+        Some("9"),
+        "someone owns b"
+    );
+    assert_eq!(labels.get("c").map(String::as_str), Some("3"));
 }
