@@ -392,6 +392,17 @@ impl Store {
         }
         if rt.plural == "customresourcedefinitions" && rt.group == "apiextensions.k8s.io" {
             self.register(&object);
+            // Accepted and served at once, as the API server reports it.
+            object["status"] = json!({
+                "acceptedNames": object["spec"]["names"],
+                "storedVersions": object["spec"]["versions"].as_array().map(|versions| {
+                    versions.iter().filter(|v| v["storage"].as_bool() == Some(true)).map(|v| v["name"].clone()).collect::<Vec<_>>()
+                }),
+                "conditions": [
+                    {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now()},
+                    {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now()},
+                ],
+            });
         }
         let stored = Arc::new(object);
         self.objects.insert(key, Arc::clone(&stored));

@@ -746,3 +746,49 @@ async fn a_field_a_manager_stops_applying_is_removed_unless_someone_else_owns_it
     );
     assert_eq!(labels.get("c").map(String::as_str), Some("3"));
 }
+
+#[tokio::test]
+async fn the_gateway_api_httproute_crd_serves_httproutes_and_is_established() {
+    use gateway_api::httproutes::HttpRoute as HTTPRoute;
+    let sim = ApiSim::start().await.unwrap();
+    let client = client(&sim).await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let crd = crds
+        .create(&PostParams::default(), &HTTPRoute::crd())
+        .await
+        .unwrap();
+    let established = crd.status.unwrap().conditions.unwrap_or_default();
+    assert!(
+        established
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+    );
+    let routes: Api<HTTPRoute> = Api::namespaced(client, "default");
+    let route: HTTPRoute = serde_json::from_value(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": "web"},
+        "spec": {"parentRefs": [{"name": "gateway"}], "rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [{"name": "web-stable", "port": 80, "weight": 100}, {"name": "web-canary", "port": 80, "weight": 0}]
+        }]}
+    }))
+    .unwrap();
+    routes.create(&PostParams::default(), &route).await.unwrap();
+    let patch = json!({"spec": {"rules": [{
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "backendRefs": [{"name": "web-stable", "port": 80, "weight": 80}, {"name": "web-canary", "port": 80, "weight": 20}]
+    }]}});
+    let patched = routes
+        .patch("web", &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap();
+    let weights: Vec<Option<i32>> = patched.spec.rules.unwrap()[0]
+        .backend_refs
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|b| b.weight)
+        .collect();
+    assert_eq!(weights, [Some(80), Some(20)]);
+}
