@@ -470,6 +470,16 @@ async fn bad_input_gets_the_status_a_real_server_returns() {
         )
         .await;
     assert_eq!(code, 415);
+    // Malformed YAML in a server-side apply.
+    let (code, body) = http
+        .send(
+            "PATCH",
+            "/api/v1/namespaces/default/services/x?fieldManager=t",
+            "application/apply-patch+yaml",
+            b"metadata: [unclosed",
+        )
+        .await;
+    assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")));
     // Missing namespace.
     let (code, body) = http
         .send(
@@ -791,4 +801,46 @@ async fn the_gateway_api_httproute_crd_serves_httproutes_and_is_established() {
         .map(|b| b.weight)
         .collect();
     assert_eq!(weights, [Some(80), Some(20)]);
+}
+
+#[tokio::test]
+async fn generate_name_makes_a_unique_name() {
+    let sim = ApiSim::start().await.unwrap();
+    let services: Api<Service> = Api::namespaced(client(&sim).await, "default");
+    let mut template = service("", "web");
+    template.metadata.name = None;
+    template.metadata.generate_name = Some("web-".into());
+    let a = services
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    let b = services
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+    assert!(
+        a.name_any().starts_with("web-") && a.name_any().len() == "web-".len() + 5,
+        "{}",
+        a.name_any()
+    );
+    assert_ne!(a.name_any(), b.name_any());
+}
+
+#[tokio::test]
+async fn kube_rs_accepts_the_simulators_kubeconfig() {
+    let sim = ApiSim::start().await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = Client::try_from(config).unwrap();
+    let services: Api<Service> = Api::default_namespaced(client);
+    services
+        .create(&PostParams::default(), &service("web", "web"))
+        .await
+        .unwrap();
 }
