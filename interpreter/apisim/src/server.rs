@@ -292,17 +292,14 @@ async fn route(
         }
         (&Method::PUT, Some(name)) => {
             let object = parse_json(body)?;
-            let mut store = shared.lock()?;
-            let before = store.get(&target.rt, &namespace, name)?;
-            let updated = store.update(&target.rt, &namespace, name, object, target.status)?;
-            store.note_writer(
+            let updated = shared.lock()?.update_by(
                 &target.rt,
                 &namespace,
                 name,
+                object,
+                target.status,
                 &headers.manager,
-                Some(&before),
-                &updated,
-            );
+            )?;
             Ok(json_response(StatusCode::OK, &updated))
         }
         (&Method::PATCH, Some(name)) => patch(shared, &target, name, query, headers, body),
@@ -457,16 +454,14 @@ fn patch(
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
-    let before = store.get(&target.rt, &namespace, name)?;
-    let updated = store.update(&target.rt, &namespace, name, patched, target.status)?;
-    store.note_writer(
+    let updated = store.update_by(
         &target.rt,
         &namespace,
         name,
+        patched,
+        target.status,
         &headers.manager,
-        Some(&before),
-        &updated,
-    );
+    )?;
     Ok(json_response(StatusCode::OK, &updated))
 }
 

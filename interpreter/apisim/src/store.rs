@@ -510,6 +510,22 @@ impl Store {
         Ok(object)
     }
 
+    /// An ordinary (non-apply) update by `manager`, which then owns the fields it changed.
+    pub fn update_by(
+        &mut self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        object: Value,
+        status_only: bool,
+        manager: &str,
+    ) -> Result<Value, ApiError> {
+        let before = self.get(rt, namespace, name)?;
+        let updated = self.update(rt, namespace, name, object, status_only)?;
+        self.note_writer(rt, namespace, name, manager, Some(&before), &updated);
+        Ok(updated)
+    }
+
     /// `manager` wrote `after` (created when `before` is `None`) with an ordinary write: the
     /// fields it changed are its own now.
     pub fn note_writer(
