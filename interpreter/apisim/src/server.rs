@@ -323,16 +323,21 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
     })
 }
 
+/// The label and field selectors a list or watch carries.
+fn selector(query: &BTreeMap<String, String>) -> Result<Selector, ApiError> {
+    Selector::parse(
+        query.get("labelSelector").map(String::as_str),
+        query.get("fieldSelector").map(String::as_str),
+    )
+}
+
 fn list(
     shared: &Shared,
     target: &Target,
     query: &BTreeMap<String, String>,
     table: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let selector = Selector::parse(
-        query.get("labelSelector").map(String::as_str),
-        query.get("fieldSelector").map(String::as_str),
-    )?;
+    let selector = selector(query)?;
     let limit = match query.get("limit") {
         Some(limit) => Some(
             limit
@@ -471,10 +476,7 @@ fn watch(
     query: &BTreeMap<String, String>,
     table: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let selector = Selector::parse(
-        query.get("labelSelector").map(String::as_str),
-        query.get("fieldSelector").map(String::as_str),
-    )?;
+    let selector = selector(query)?;
     let from = match query.get("resourceVersion").map(String::as_str) {
         None | Some("") | Some("0") => 0,
         Some(rv) => rv
