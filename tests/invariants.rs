@@ -80,3 +80,23 @@ fn a_waiting_status_past_its_deadline_is_caught() {
     let violation = check_invariants(&record).unwrap_err();
     assert_eq!(violation.invariant, "progress deadline enforced");
 }
+
+#[test]
+fn switching_the_active_service_to_a_revision_without_ready_pods_is_caught() {
+    let mut sim = deployed(
+        Spec::blue_green()
+            .blue_green_with(|bg| bg.auto_promotion_enabled = false)
+            .build(),
+    );
+    ship_v2(&mut sim);
+    let mut record = sim.records.last().unwrap().clone();
+    record.effects = vec![Effect::PointService {
+        service: ACTIVE_SVC.into(),
+        revision: v2(),
+    }];
+    let violation = check_invariants(&record).unwrap_err();
+    assert_eq!(
+        violation.invariant,
+        "no traffic to a revision without ready pods"
+    );
+}

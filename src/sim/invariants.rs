@@ -159,6 +159,24 @@ pub fn check_invariants(record: &Record) -> Result<(), Violation> {
             _ => {}
         }
     }
+    // The Service that carries production traffic moves only to a revision with ready pods.
+    let production = plan.as_ref().and_then(|plan| match &plan.strategy {
+        StrategyPlan::BlueGreen(blue_green) => Some(blue_green.active_service),
+        StrategyPlan::Canary(canary) => canary.stable_service,
+        StrategyPlan::Simple(_) => None,
+    });
+    for effect in &record.effects {
+        if let Effect::PointService { service, revision } = effect
+            && Some(service.as_str()) == production
+            && anything_ready
+            && ready.get(revision.as_str()).copied().unwrap_or(0) == 0
+        {
+            return violation(
+                "no traffic to a revision without ready pods",
+                format!("{service} switched to {revision}, which has no ready pods"),
+            );
+        }
+    }
     if let (Some(plan), Some(waiting), Some(phase)) = (&plan, &after.waiting, after.phase)
         && !phase.is_terminal()
         && obs.now >= crate::duration::after(waiting.since, plan.progress_deadline)
