@@ -3,6 +3,7 @@
 //! binary.
 
 pub mod cli;
+pub mod route;
 
 use kube::CustomResourceExt;
 
