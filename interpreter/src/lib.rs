@@ -2,6 +2,7 @@
 //! [`kulta::step`], and carries out its effects; and the offline commands of the `kulta`
 //! binary.
 
+pub mod cdevents;
 pub mod cli;
 pub mod route;
 
