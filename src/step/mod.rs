@@ -548,9 +548,6 @@ impl<'a> Cx<'a> {
     }
 
     fn finish(mut self, desired: Desired) -> (RolloutStatus, Vec<Effect>) {
-        if let Some(action) = self.request.take() {
-            self.ignore_request(action, "not applicable to this strategy");
-        }
         let mut effects = world::effects(&self, &desired);
         self.update_conditions_and_counts();
         effects.extend(self.queries.into_iter().map(Effect::QueryMetric));
