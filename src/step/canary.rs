@@ -45,10 +45,6 @@ fn settle_revision(cx: &mut Cx<'_>) {
             if canary.is_some() && cx.phase() != Some(Phase::Completed) {
                 cx.revert_to_stable();
             }
-            // The abandoned canary keeps its revision until no traffic reaches it.
-            if cx.status.current_weight == 0 && cx.phase() == Some(Phase::Completed) {
-                cx.status.canary_revision = None;
-            }
         }
         Some(_) if canary.as_deref() == Some(revision.as_str()) => {}
         Some(_) => {
@@ -68,7 +64,9 @@ fn settle_revision(cx: &mut Cx<'_>) {
     }
 }
 
-/// After traffic left a superseded canary, start the template's revision.
+/// After traffic left a superseded canary, start the template's revision; after it left an
+/// abandoned one (revert), forget it. Until then the canary keeps its revision, so that the
+/// pods still carrying traffic stay up.
 fn adopt_after_drain(cx: &mut Cx<'_>) {
     let superseded = cx.status.stable_revision.as_deref() != Some(cx.revision.as_str())
         && cx.status.canary_revision.as_deref() != Some(cx.revision.as_str());

@@ -124,8 +124,14 @@ fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
 
 fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
+    let mut response = json_typed(Full::new(Bytes::from(body)).boxed());
     *response.status_mut() = code;
+    response
+}
+
+/// A response with this body, typed as JSON (every answer of this server is).
+fn json_typed(body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
@@ -380,12 +386,7 @@ fn list(
         serde_json::to_writer(&mut body, &**item).map_err(|e| ApiError::internal(e.to_string()))?;
     }
     body.extend_from_slice(b"]}");
-    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    Ok(response)
+    Ok(json_typed(Full::new(Bytes::from(body)).boxed()))
 }
 
 fn patch(
@@ -579,12 +580,7 @@ fn stream_response(
     receiver: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, Infallible>>,
 ) -> Response<Body> {
     let body = StreamBody::new(ReceiverStream::new(receiver));
-    let mut response = Response::new(BodyExt::boxed(body));
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    response
+    json_typed(BodyExt::boxed(body))
 }
 
 fn version() -> Value {
