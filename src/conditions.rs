@@ -53,4 +53,20 @@ pub mod reason {
     pub const UNAVAILABLE: &str = "MinimumReplicasUnavailable";
     /// Nothing is paused.
     pub const NOT_PAUSED: &str = "NotPaused";
+    /// An effect failed: its target does not exist.
+    pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
+    /// An effect failed: the controller is not allowed to do it.
+    pub const FORBIDDEN: &str = "Forbidden";
+    /// An effect failed: the object changed under the write.
+    pub const WRITE_CONFLICT: &str = "WriteConflict";
+    /// An effect failed: the API refused what was written.
+    pub const WRITE_REJECTED: &str = "WriteRejected";
+    /// An effect failed: nothing answered.
+    pub const UNREACHABLE: &str = "Unreachable";
+    /// An effect failed: no answer in time.
+    pub const TIMED_OUT: &str = "TimedOut";
+    /// An effect failed: the other side reported an error.
+    pub const SERVER_ERROR: &str = "ServerError";
+    /// Every effect succeeded again.
+    pub const RECONCILE_RECOVERED: &str = "ReconcileRecovered";
 }

@@ -242,6 +242,24 @@ impl Effect {
         }
     }
 
+    /// What the effect acts on, for a person: `ReplicaSet web-6f9c`, `Service web-canary`,
+    /// `HTTPRoute shop/web`, `Prometheus http://prometheus:9090`.
+    pub fn target(&self) -> String {
+        match self {
+            Effect::ApplyReplicaSet { name, .. }
+            | Effect::ScaleReplicaSet { name, .. }
+            | Effect::DeleteReplicaSet { name } => format!("ReplicaSet {name}"),
+            Effect::PointService { service, .. } => format!("Service {service}"),
+            Effect::SetRouteWeights { route, .. } | Effect::SetHeaderRoute { route, .. } => {
+                format!("HTTPRoute {}/{}", route.namespace, route.name)
+            }
+            Effect::QueryMetric(query) => format!("Prometheus {}", query.address),
+            Effect::EmitCdEvent(_) => "CDEvents sink".to_string(),
+            Effect::RecordEvent(_) => "Event".to_string(),
+            Effect::RequeueAfter { .. } => "requeue".to_string(),
+        }
+    }
+
     /// Whether executing this effect changes the cluster's workloads or traffic (as opposed
     /// to querying, reporting or scheduling).
     pub fn touches_traffic_or_scale(&self) -> bool {

@@ -60,8 +60,8 @@ pub use leader::{
     Leadership, LeaseConfig, LeaseEffect, LeaseObservation, ObservedLease, lease_step,
 };
 pub use observations::{
-    MetricResult, MetricValue, Observations, ObservedBackend, ObservedHttpRoute,
-    ObservedReplicaSet, ObservedService, RolloutRef,
+    EffectError, ErrorCause, MetricResult, MetricValue, Observations, ObservedBackend,
+    ObservedHttpRoute, ObservedReplicaSet, ObservedService, RolloutRef,
 };
 pub use request::{ControlRequest, REQUEST_ANNOTATION, RequestAction};
 pub use revision::{POD_TEMPLATE_HASH_LABEL, pod_template_hash, replica_set_name};

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::effect::MeasurementKey;
+use crate::effect::{EffectKind, MeasurementKey};
 use crate::request::ControlRequest;
 use crate::spec::HeaderRoute;
 
@@ -31,6 +31,11 @@ pub struct Observations {
     /// Metric results that arrived since the last step.
     #[serde(default)]
     pub metric_results: Vec<MetricResult>,
+    /// Effects the interpreter could not carry out since the last step (the API refused a
+    /// write, a Service or route is missing, the CDEvents sink is unreachable). `step` says
+    /// what is wrong in a condition and an Event; the effects themselves are decided again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub effect_errors: Vec<EffectError>,
     /// CDEvents environment id; the namespace when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cdevents_environment: Option<String>,
@@ -115,6 +120,56 @@ impl ObservedHttpRoute {
             .iter()
             .find(|b| b.service == service)
             .map(|b| b.weight)
+    }
+}
+
+/// An effect that failed, as the interpreter saw it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectError {
+    /// What the effect acts on.
+    pub kind: EffectKind,
+    /// The object or endpoint it acted on (`Service web-canary`, `http://sink:8080`).
+    pub target: String,
+    /// Why it failed.
+    pub cause: ErrorCause,
+    /// The error as reported, for a person.
+    pub message: String,
+}
+
+/// Why an effect failed, in the terms a person acts on.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorCause {
+    /// The object does not exist (404).
+    NotFound,
+    /// The controller lacks permission (401, 403).
+    Forbidden,
+    /// The object changed under the write (409).
+    Conflict,
+    /// The API refused the content (400, 422).
+    Invalid,
+    /// Nothing answered (connection refused, DNS, TLS).
+    Unreachable,
+    /// No answer in time.
+    Timeout,
+    /// The other side failed (5xx, 429, unexpected answers).
+    Server,
+}
+
+impl ErrorCause {
+    /// The condition and Event reason for this cause.
+    pub fn reason(self) -> &'static str {
+        use crate::conditions::reason;
+        match self {
+            ErrorCause::NotFound => reason::TARGET_NOT_FOUND,
+            ErrorCause::Forbidden => reason::FORBIDDEN,
+            ErrorCause::Conflict => reason::WRITE_CONFLICT,
+            ErrorCause::Invalid => reason::WRITE_REJECTED,
+            ErrorCause::Unreachable => reason::UNREACHABLE,
+            ErrorCause::Timeout => reason::TIMED_OUT,
+            ErrorCause::Server => reason::SERVER_ERROR,
+        }
     }
 }
 

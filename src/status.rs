@@ -289,6 +289,8 @@ pub enum ConditionType {
     Available,
     /// The spec cannot be acted on; the message names the field.
     InvalidSpec,
+    /// Effects failed at the last attempt; the message names each target and error.
+    ReconcileError,
 }
 
 /// Whether a condition holds.

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::effect::{Effect, EffectKind, MeasurementKey};
 use crate::observations::{
-    MetricResult, MetricValue, Observations, ObservedBackend, ObservedHttpRoute,
-    ObservedReplicaSet, ObservedService, RolloutRef,
+    EffectError, ErrorCause, MetricResult, MetricValue, Observations, ObservedBackend,
+    ObservedHttpRoute, ObservedReplicaSet, ObservedService, RolloutRef,
 };
 use crate::request::ControlRequest;
 use crate::spec::RolloutSpec;
@@ -127,6 +127,8 @@ pub struct World {
     pub default_pods: PodBehaviour,
     /// Windows in which effects fail.
     pub failures: Vec<EffectFailure>,
+    /// Failed effects not yet observed.
+    pub pending_errors: Vec<EffectError>,
     metrics: Box<dyn MetricSource>,
 }
 
@@ -160,6 +162,7 @@ impl World {
             pods: BTreeMap::new(),
             default_pods: PodBehaviour::ReadyAfter(TimeDelta::seconds(10)),
             failures: Vec::new(),
+            pending_errors: Vec::new(),
             metrics: Box::new(metrics),
         }
     }
@@ -192,6 +195,7 @@ impl World {
                 .collect(),
             http_route: self.route.clone(),
             metric_results: std::mem::take(&mut self.pending_results),
+            effect_errors: std::mem::take(&mut self.pending_errors),
             cdevents_environment: None,
         }
     }
@@ -215,6 +219,12 @@ impl World {
     fn apply_one(&mut self, effect: &Effect) -> bool {
         let now = self.now;
         if self.fails(effect.kind()) {
+            self.pending_errors.push(EffectError {
+                kind: effect.kind(),
+                target: effect.target(),
+                cause: ErrorCause::Server,
+                message: "the API server refused the write (simulated failure window)".into(),
+            });
             return false;
         }
         match effect {

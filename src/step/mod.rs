@@ -550,6 +550,7 @@ impl<'a> Cx<'a> {
     fn finish(mut self, desired: Desired) -> (RolloutStatus, Vec<Effect>) {
         let mut effects = world::effects(&self, &desired);
         self.update_conditions_and_counts();
+        self.report_effect_errors();
         effects.extend(self.queries.into_iter().map(Effect::QueryMetric));
         effects.extend(self.events.into_iter().map(Effect::RecordEvent));
         effects.extend(self.cdevents.into_iter().map(Effect::EmitCdEvent));
@@ -560,6 +561,53 @@ impl<'a> Cx<'a> {
             });
         }
         (self.status, effects)
+    }
+
+    /// Say what failed at the last attempt; the failed effects are decided again from what is
+    /// observed, so they are retried on every reconcile. An Event goes out when the story
+    /// changes, not on every retry.
+    fn report_effect_errors(&mut self) {
+        let errors = &self.obs.effect_errors;
+        let Some(first) = errors.first() else {
+            if self
+                .status
+                .condition(ConditionType::ReconcileError)
+                .is_some()
+            {
+                self.status.clear_condition(ConditionType::ReconcileError);
+                self.events.push(KubeEvent {
+                    type_: EventType::Normal,
+                    reason: reason::RECONCILE_RECOVERED.into(),
+                    message: "every effect succeeded again".into(),
+                });
+            }
+            return;
+        };
+        let message = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.target, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = first.cause.reason();
+        let unchanged = self
+            .status
+            .condition(ConditionType::ReconcileError)
+            .is_some_and(|c| c.reason == reason && c.message == message);
+        if unchanged {
+            return;
+        }
+        self.status.set_condition(
+            ConditionType::ReconcileError,
+            ConditionStatus::True,
+            reason,
+            &message,
+            self.obs.now,
+        );
+        self.events.push(KubeEvent {
+            type_: EventType::Warning,
+            reason: reason.into(),
+            message,
+        });
     }
 
     fn update_conditions_and_counts(&mut self) {
