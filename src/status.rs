@@ -108,6 +108,28 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in declaration order.
+    pub const ALL: [Phase; 6] = [
+        Phase::Initializing,
+        Phase::Progressing,
+        Phase::Paused,
+        Phase::Preview,
+        Phase::Completed,
+        Phase::Failed,
+    ];
+
+    /// The name as written in the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Initializing => "Initializing",
+            Phase::Progressing => "Progressing",
+            Phase::Paused => "Paused",
+            Phase::Preview => "Preview",
+            Phase::Completed => "Completed",
+            Phase::Failed => "Failed",
+        }
+    }
+
     /// Completed and Failed end a rollout; only a new revision or a request leaves them.
     pub fn is_terminal(self) -> bool {
         matches!(self, Phase::Completed | Phase::Failed)

@@ -126,6 +126,32 @@ pub struct Plan<'a> {
     pub strategy: StrategyPlan<'a>,
 }
 
+impl Plan<'_> {
+    /// The Services the strategy names, in the order the spec gives them: these are what the
+    /// interpreter observes as [`crate::Observations::services`].
+    pub fn service_names(&self) -> Vec<&str> {
+        match &self.strategy {
+            StrategyPlan::Canary(canary) => canary
+                .stable_service
+                .into_iter()
+                .chain(canary.canary_service)
+                .collect(),
+            StrategyPlan::BlueGreen(blue_green) => std::iter::once(blue_green.active_service)
+                .chain(blue_green.preview_service)
+                .collect(),
+            StrategyPlan::Simple(_) => Vec::new(),
+        }
+    }
+
+    /// The HTTPRoute traffic routing goes through, if any.
+    pub fn routing(&self) -> Option<&RoutingPlan<'_>> {
+        match &self.strategy {
+            StrategyPlan::Canary(canary) => canary.routing.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// The one strategy of a checked spec.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StrategyPlan<'a> {

@@ -4,6 +4,7 @@
 
 pub mod cdevents;
 pub mod cli;
+pub mod operator;
 pub mod prometheus;
 pub mod route;
 

@@ -1,0 +1,96 @@
+//! Prometheus: one instant query through `/api/v1/query`. Whatever happens, an answer goes
+//! back to `step` as a [`MetricValue`]; a query that could not be made is also reported as an
+//! effect error, so the condition says what is wrong before the analysis gives up.
+
+use chrono::Utc;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kulta::{ErrorCause, MetricQuery, MetricResult, MetricValue};
+
+use crate::operator::context::{Context, TokenSource};
+use crate::operator::sink::describe;
+
+use super::EffectFailure;
+
+/// Run the query; the result is always returned, the failure only when the query could not
+/// be made or answered.
+pub async fn query(ctx: &Context, query: &MetricQuery) -> (MetricResult, Option<EffectFailure>) {
+    let (value, failure) = match ask(ctx, query).await {
+        Ok(value) => (value, None),
+        Err(failure) => (MetricValue::Error(failure.message.clone()), Some(failure)),
+    };
+    let result = MetricResult {
+        key: query.key.clone(),
+        value,
+        time: Utc::now(),
+    };
+    (result, failure)
+}
+
+async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, EffectFailure> {
+    let url = format!("{}/api/v1/query", query.address.trim_end_matches('/'));
+    let mut request = ctx
+        .http
+        .post(&url)
+        .form(&[("query", query.query.as_str())])
+        .timeout(ctx.settings.effect_timeout);
+    if let Some(source) = &ctx.settings.prometheus_token {
+        request = request.bearer_auth(token(ctx, source).await?);
+    }
+    let response = request.send().await.map_err(|error| EffectFailure {
+        cause: if error.is_timeout() {
+            ErrorCause::Timeout
+        } else {
+            ErrorCause::Unreachable
+        },
+        message: describe(&error),
+    })?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|error| EffectFailure {
+        cause: ErrorCause::Server,
+        message: describe(&error),
+    })?;
+    // Prometheus explains a bad query (400, 422) in the same JSON shape as an answer.
+    if status.is_success() || status.as_u16() == 400 || status.as_u16() == 422 {
+        return Ok(crate::prometheus::read_answer(&body));
+    }
+    Err(EffectFailure {
+        cause: match status.as_u16() {
+            401 | 403 => ErrorCause::Forbidden,
+            404 => ErrorCause::NotFound,
+            _ => ErrorCause::Server,
+        },
+        message: format!("Prometheus answered {status}"),
+    })
+}
+
+async fn token(ctx: &Context, source: &TokenSource) -> Result<String, EffectFailure> {
+    let text = match source {
+        TokenSource::File(path) => {
+            std::fs::read_to_string(path).map_err(|error| EffectFailure {
+                cause: ErrorCause::NotFound,
+                message: format!("reading the Prometheus token {}: {error}", path.display()),
+            })?
+        }
+        TokenSource::Secret {
+            namespace,
+            name,
+            key,
+        } => {
+            let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+            let secret = api.get(name).await?;
+            let bytes = secret
+                .data
+                .and_then(|mut data| data.remove(key))
+                .ok_or_else(|| EffectFailure {
+                    cause: ErrorCause::NotFound,
+                    message: format!("Secret {namespace}/{name} has no key {key}"),
+                })?;
+            String::from_utf8(bytes.0).map_err(|_| EffectFailure {
+                cause: ErrorCause::Invalid,
+                message: format!("Secret {namespace}/{name} key {key} is not UTF-8"),
+            })?
+        }
+    };
+    Ok(text.trim().to_string())
+}

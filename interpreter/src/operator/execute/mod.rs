@@ -1,0 +1,184 @@
+//! Carrying out `step`'s effects, in order, each under a timeout and counted by kind and
+//! outcome. A failure does not stop the others (they are independent end states, and `step`
+//! decided their order); it is handed back to the next `step` as an effect error. Leadership is
+//! checked before every effect: a controller that lost its lease stops at once.
+
+mod cdevent;
+mod event;
+mod httproute;
+mod metric;
+mod replicaset;
+mod service;
+
+use std::time::Duration;
+
+use gateway_api::httproutes::HttpRoute;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::{Api, ResourceExt};
+use kulta::{Effect, EffectError, ErrorCause, MetricResult, Rollout, validate};
+
+use super::context::Context;
+use super::error::{kube_cause, kube_message};
+use super::telemetry::Outcome;
+
+/// The field manager of every write KULTA makes.
+pub const FIELD_MANAGER: &str = "kulta";
+
+/// Why one effect failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectFailure {
+    /// In a person's terms.
+    pub cause: ErrorCause,
+    /// The error.
+    pub message: String,
+}
+
+impl From<kube::Error> for EffectFailure {
+    fn from(error: kube::Error) -> Self {
+        EffectFailure {
+            cause: kube_cause(&error),
+            message: kube_message(&error),
+        }
+    }
+}
+
+impl From<crate::route::RouteError> for EffectFailure {
+    fn from(error: crate::route::RouteError) -> Self {
+        EffectFailure {
+            cause: ErrorCause::Invalid,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// What executing one `step`'s effects produced.
+#[derive(Debug, Default)]
+pub struct Executed {
+    /// When `step` wants to run again.
+    pub requeue: Option<Duration>,
+    /// Metric answers for the next `step`.
+    pub results: Vec<MetricResult>,
+    /// Failed effects for the next `step`.
+    pub errors: Vec<EffectError>,
+    /// Leadership was lost part-way: nothing more may be written.
+    pub stopped: bool,
+}
+
+/// Execute `effects` in order for `rollout`.
+pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Executed {
+    let mut executed = Executed::default();
+    for effect in effects {
+        if let Effect::RequeueAfter { after } = effect {
+            executed.requeue = Some(executed.requeue.map_or(*after, |r| r.min(*after)));
+            continue;
+        }
+        if !ctx.leader.acting() {
+            ctx.telemetry.effect(effect.kind(), Outcome::Skipped);
+            executed.stopped = true;
+            continue;
+        }
+        let outcome = tokio::time::timeout(
+            ctx.settings.effect_timeout,
+            one(ctx, rollout, effect, &mut executed.results),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(EffectFailure {
+                cause: ErrorCause::Timeout,
+                message: format!(
+                    "no answer within {}",
+                    humantime_seconds(ctx.settings.effect_timeout)
+                ),
+            })
+        });
+        match outcome {
+            Ok(()) => ctx.telemetry.effect(effect.kind(), Outcome::Ok),
+            Err(failure) => {
+                ctx.telemetry.effect(effect.kind(), Outcome::Error);
+                tracing::warn!(
+                    rollout = %rollout.name_any(),
+                    target = %effect.target(),
+                    error = %failure.message,
+                    "effect failed"
+                );
+                executed.errors.push(EffectError {
+                    kind: effect.kind(),
+                    target: effect.target(),
+                    cause: failure.cause,
+                    message: failure.message,
+                });
+            }
+        }
+    }
+    executed
+}
+
+fn humantime_seconds(duration: Duration) -> String {
+    format!("{}s", duration.as_secs_f64())
+}
+
+async fn one(
+    ctx: &Context,
+    rollout: &Rollout,
+    effect: &Effect,
+    results: &mut Vec<MetricResult>,
+) -> Result<(), EffectFailure> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let replica_sets = || -> Api<ReplicaSet> { Api::namespaced(ctx.client.clone(), &namespace) };
+    match effect {
+        Effect::ApplyReplicaSet {
+            name,
+            revision,
+            replicas,
+            template,
+        } => Ok(replicaset::apply(
+            &replica_sets(),
+            rollout,
+            name,
+            revision,
+            *replicas,
+            template,
+        )
+        .await?),
+        Effect::ScaleReplicaSet { name, replicas } => {
+            Ok(replicaset::scale(&replica_sets(), name, *replicas).await?)
+        }
+        Effect::DeleteReplicaSet { name } => Ok(replicaset::delete(&replica_sets(), name).await?),
+        Effect::PointService { service, revision } => {
+            let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
+            Ok(service::point(&api, service, revision).await?)
+        }
+        Effect::SetRouteWeights {
+            route,
+            stable,
+            canary,
+        } => {
+            let api: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), &route.namespace);
+            httproute::set_weights(&api, &route.name, stable, canary).await
+        }
+        Effect::SetHeaderRoute { route, rule } => {
+            let api: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), &route.namespace);
+            let plan = validate(&rollout.spec).map_err(|error| EffectFailure {
+                cause: ErrorCause::Invalid,
+                message: error.to_string(),
+            })?;
+            let stable = plan
+                .routing()
+                .map(|routing| routing.stable_service)
+                .ok_or_else(|| EffectFailure {
+                    cause: ErrorCause::Invalid,
+                    message: "a header route needs traffic routing".into(),
+                })?;
+            httproute::set_header_rule(&api, &route.name, rule.as_ref(), stable).await
+        }
+        Effect::QueryMetric(query) => {
+            let (result, failure) = metric::query(ctx, query).await;
+            results.push(result);
+            failure.map_or(Ok(()), Err)
+        }
+        Effect::EmitCdEvent(event) => cdevent::emit(ctx, event),
+        Effect::RecordEvent(event) => event::record(ctx, rollout, event).await,
+        Effect::RequeueAfter { .. } => Ok(()),
+    }
+}

@@ -1,0 +1,77 @@
+//! ReplicaSets: create a revision's from the Rollout's template, scale, delete.
+
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Resource, ResourceExt};
+use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout};
+use serde_json::json;
+
+use crate::operator::error::is_not_found;
+
+use super::FIELD_MANAGER;
+
+/// Create the ReplicaSet of `revision`, labelled with its hash and owned by the Rollout. An
+/// existing one is left alone: `step` scales it if its size is wrong.
+pub async fn apply(
+    api: &Api<ReplicaSet>,
+    rollout: &Rollout,
+    name: &str,
+    revision: &str,
+    replicas: i32,
+    template: &PodTemplateSpec,
+) -> Result<(), kube::Error> {
+    let mut template = template.clone();
+    let metadata = template.metadata.get_or_insert_with(ObjectMeta::default);
+    let labels = metadata.labels.get_or_insert_with(Default::default);
+    labels.insert(POD_TEMPLATE_HASH_LABEL.to_string(), revision.to_string());
+    let labels = labels.clone();
+    let mut selector = rollout.spec.selector.clone();
+    selector
+        .match_labels
+        .get_or_insert_with(Default::default)
+        .insert(POD_TEMPLATE_HASH_LABEL.to_string(), revision.to_string());
+    let replica_set = ReplicaSet {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: rollout.namespace(),
+            labels: Some(labels),
+            owner_references: rollout.controller_owner_ref(&()).map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ReplicaSetSpec {
+            replicas: Some(replicas),
+            selector,
+            template: Some(template),
+            ..ReplicaSetSpec::default()
+        }),
+        status: None,
+    };
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    };
+    match api.create(&params, &replica_set).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Set `spec.replicas`.
+pub async fn scale(api: &Api<ReplicaSet>, name: &str, replicas: i32) -> Result<(), kube::Error> {
+    let patch = json!({"spec": {"replicas": replicas}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(drop)
+}
+
+/// Delete; one already gone is fine.
+pub async fn delete(api: &Api<ReplicaSet>, name: &str) -> Result<(), kube::Error> {
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(error) if is_not_found(&error) => Ok(()),
+        Err(error) => Err(error),
+    }
+}

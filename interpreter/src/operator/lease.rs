@@ -1,0 +1,306 @@
+//! Leader election: the core's [`kulta::lease_step`] decides, this loop observes the Lease and
+//! carries the decision out. Every write carries the `resourceVersion` it was decided from, so
+//! a stale contender gets 409 instead of a second crown.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::PostParams;
+use kube::{Api, Client};
+use kulta::{LeaseConfig, LeaseEffect, LeaseObservation, ObservedLease, lease_step};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::error::{OperatorError, is_conflict};
+use super::telemetry::Telemetry;
+
+/// Whether this controller may act, shared by the lease loop and every reconcile.
+///
+/// Leadership is held until a deadline on the monotonic clock (`renew_time + renew_deadline`),
+/// so a leader whose renewals fail stops writing at that instant even if the loop is stuck.
+#[derive(Clone)]
+pub struct Leader {
+    acting_until: Arc<Mutex<Option<Instant>>>,
+    changes: watch::Sender<bool>,
+}
+
+impl Leader {
+    /// A controller that is not (yet) leader.
+    pub fn new() -> Self {
+        Leader {
+            acting_until: Arc::new(Mutex::new(None)),
+            changes: watch::Sender::new(false),
+        }
+    }
+
+    /// A controller that always acts (leader election disabled).
+    pub fn always() -> Self {
+        let leader = Self::new();
+        leader.set(Some(
+            Instant::now() + Duration::from_secs(u64::from(u32::MAX)),
+        ));
+        leader
+    }
+
+    /// Whether mutating effects may be executed now.
+    pub fn acting(&self) -> bool {
+        let until = self.acting_until.lock().map(|guard| *guard).unwrap_or(None);
+        until.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Become leader until `until`, or stop at once (`None`).
+    fn set(&self, until: Option<Instant>) {
+        if let Ok(mut guard) = self.acting_until.lock() {
+            *guard = until;
+        }
+        let leading = until.is_some();
+        self.changes.send_if_modified(|current| {
+            let changed = *current != leading;
+            *current = leading;
+            changed
+        });
+    }
+
+    /// Changes of leadership (true: became leader).
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.changes.subscribe()
+    }
+}
+
+impl Default for Leader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where the Lease lives.
+#[derive(Clone, Debug)]
+pub struct LeaseSettings {
+    /// Lease namespace.
+    pub namespace: String,
+    /// Lease name (one per shard).
+    pub name: String,
+    /// Timings and this controller's identity.
+    pub config: LeaseConfig,
+}
+
+/// Run the election until `shutdown` fires, then release the lease if held.
+pub async fn run(
+    client: Client,
+    settings: LeaseSettings,
+    leader: Leader,
+    telemetry: Arc<Telemetry>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
+    loop {
+        let stopping = *shutdown.borrow();
+        let wait = match round(&api, &settings, &leader, stopping).await {
+            Ok(wait) => wait,
+            Err(error) => {
+                tracing::warn!(%error, lease = %settings.name, "lease round failed");
+                // The deadline in `leader` keeps an unrenewed leader from acting too long.
+                settings.config.retry_period
+            }
+        };
+        telemetry.set_leader(leader.acting());
+        if stopping {
+            leader.set(None);
+            telemetry.set_leader(false);
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// One observe → decide → write round; returns how long to wait before the next.
+async fn round(
+    api: &Api<Lease>,
+    settings: &LeaseSettings,
+    leader: &Leader,
+    shutting_down: bool,
+) -> Result<Duration, OperatorError> {
+    let observed_at = Instant::now();
+    let now = Utc::now();
+    let lease = api.get_opt(&settings.name).await?;
+    let observation = LeaseObservation {
+        now,
+        lease: lease.as_ref().map(observe),
+        shutting_down,
+    };
+    let (leadership, effects) = lease_step(&settings.config, &observation);
+    if leadership.is_leader {
+        let renewed = observation
+            .lease
+            .as_ref()
+            .and_then(|lease| lease.renew_time)
+            .unwrap_or(now);
+        let deadline = chrono::TimeDelta::from_std(settings.config.renew_deadline)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        let until = renewed
+            .checked_add_signed(deadline)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let left = (until - now).to_std().unwrap_or_default();
+        leader.set(Some(observed_at + left));
+    } else {
+        leader.set(None);
+    }
+    let mut wait = settings.config.retry_period;
+    for effect in effects {
+        match effect {
+            LeaseEffect::RequeueAfter { after } => wait = after,
+            write => match execute(api, settings, lease.as_ref(), &write).await {
+                Ok(()) => {
+                    if let LeaseEffect::Renew { .. } = write {
+                        leader.set(Some(observed_at + settings.config.renew_deadline));
+                    }
+                    if matches!(
+                        write,
+                        LeaseEffect::Create { .. } | LeaseEffect::Acquire { .. }
+                    ) {
+                        tracing::info!(lease = %settings.name, identity = %settings.config.identity, "acquired the lease");
+                        // Observe the lease we now hold at once, to start acting.
+                        return Ok(Duration::ZERO);
+                    }
+                    if let LeaseEffect::Release { .. } = write {
+                        tracing::info!(lease = %settings.name, "released the lease");
+                    }
+                }
+                Err(error) if is_conflict(&error) => {
+                    tracing::debug!(lease = %settings.name, "lost a lease race; will look again");
+                    leader.set(None);
+                    return Ok(settings.config.retry_period);
+                }
+                Err(error) => {
+                    if matches!(write, LeaseEffect::Renew { .. }) {
+                        tracing::warn!(%error, "could not renew the lease");
+                    }
+                    return Err(error.into());
+                }
+            },
+        }
+    }
+    Ok(wait)
+}
+
+fn observe(lease: &Lease) -> ObservedLease {
+    let spec = lease.spec.clone().unwrap_or_default();
+    ObservedLease {
+        holder: spec.holder_identity,
+        renew_time: spec.renew_time.map(|MicroTime(at)| from_timestamp(at)),
+        lease_duration_seconds: spec.lease_duration_seconds,
+        transitions: spec.lease_transitions.unwrap_or(0),
+        resource_version: lease.metadata.resource_version.clone().unwrap_or_default(),
+    }
+}
+
+async fn execute(
+    api: &Api<Lease>,
+    settings: &LeaseSettings,
+    current: Option<&Lease>,
+    effect: &LeaseEffect,
+) -> Result<(), kube::Error> {
+    let params = PostParams::default();
+    let held = |resource_version: &str, spec: LeaseSpec| Lease {
+        metadata: ObjectMeta {
+            name: Some(settings.name.clone()),
+            namespace: Some(settings.namespace.clone()),
+            resource_version: Some(resource_version.to_string()),
+            ..current
+                .map(|lease| lease.metadata.clone())
+                .unwrap_or_default()
+        },
+        spec: Some(spec),
+    };
+    let existing = current
+        .and_then(|lease| lease.spec.clone())
+        .unwrap_or_default();
+    match effect {
+        LeaseEffect::Create {
+            holder,
+            now,
+            lease_duration_seconds,
+        } => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(settings.name.clone()),
+                    namespace: Some(settings.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(holder.clone()),
+                    acquire_time: Some(micro(*now)),
+                    renew_time: Some(micro(*now)),
+                    lease_duration_seconds: Some(*lease_duration_seconds),
+                    lease_transitions: Some(0),
+                    ..LeaseSpec::default()
+                }),
+            };
+            api.create(&params, &lease).await.map(drop)
+        }
+        LeaseEffect::Acquire {
+            resource_version,
+            holder,
+            now,
+            lease_duration_seconds,
+            transitions,
+        } => {
+            let spec = LeaseSpec {
+                holder_identity: Some(holder.clone()),
+                acquire_time: Some(micro(*now)),
+                renew_time: Some(micro(*now)),
+                lease_duration_seconds: Some(*lease_duration_seconds),
+                lease_transitions: Some(*transitions),
+                ..existing
+            };
+            api.replace(&settings.name, &params, &held(resource_version, spec))
+                .await
+                .map(drop)
+        }
+        LeaseEffect::Renew {
+            resource_version,
+            now,
+        } => {
+            let spec = LeaseSpec {
+                renew_time: Some(micro(*now)),
+                ..existing
+            };
+            api.replace(&settings.name, &params, &held(resource_version, spec))
+                .await
+                .map(drop)
+        }
+        LeaseEffect::Release { resource_version } => {
+            let spec = LeaseSpec {
+                holder_identity: None,
+                ..existing
+            };
+            api.replace(&settings.name, &params, &held(resource_version, spec))
+                .await
+                .map(drop)
+        }
+        LeaseEffect::RequeueAfter { .. } => Ok(()),
+    }
+}
+
+/// A chrono time as the API's microsecond time.
+pub fn micro(at: DateTime<Utc>) -> MicroTime {
+    MicroTime(to_timestamp(at))
+}
+
+/// chrono → jiff (k8s-openapi's time type), to the microsecond.
+pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
+    let micros = at.timestamp_micros();
+    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// jiff → chrono.
+pub fn from_timestamp(at: Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.as_microsecond()).unwrap_or_default()
+}

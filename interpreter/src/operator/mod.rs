@@ -1,0 +1,350 @@
+//! `kulta run`: the operator. A kube-runtime controller per watched namespace feeds Rollouts
+//! to [`reconcile::reconcile`], which observes, calls the pure [`kulta::step`], and executes
+//! the effects; a lease loop drives [`kulta::lease_step`] so that only the leader acts.
+
+pub mod context;
+pub mod error;
+pub mod execute;
+pub mod health;
+pub mod lease;
+pub mod observe;
+pub mod reconcile;
+pub mod record;
+pub mod sink;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use gateway_api::httproutes::HttpRoute;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::ListParams;
+use kube::runtime::controller::Controller;
+use kube::runtime::events::{Recorder as EventRecorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout, validate};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::WatchStream;
+
+pub use context::{Settings, TokenSource};
+pub use error::OperatorError;
+pub use lease::{Leader, LeaseSettings};
+pub use sink::Retry;
+pub use telemetry::Telemetry;
+
+use context::Context;
+use health::Probes;
+
+/// Everything `kulta run` is told.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Namespaces to watch; all when empty.
+    pub namespaces: Vec<String>,
+    /// Only Rollouts matching this label selector (sharding).
+    pub selector: Option<String>,
+    /// Where `/healthz`, `/readyz` and `/metrics` listen.
+    pub listen: Option<SocketAddr>,
+    /// Record every reconcile here.
+    pub record: Option<PathBuf>,
+    /// CloudEvents sink for CDEvents.
+    pub cdevents_sink: Option<String>,
+    /// How CDEvent deliveries are retried.
+    pub sink_retry: Retry,
+    /// Leader election; without it this controller always acts.
+    pub lease: Option<LeaseSettings>,
+    /// Reconcile settings.
+    pub settings: Settings,
+}
+
+/// A started operator.
+pub struct Running {
+    /// Where the probes and metrics are served.
+    pub health: Option<SocketAddr>,
+    /// Its metrics.
+    pub telemetry: Arc<Telemetry>,
+    /// Its leadership.
+    pub leader: Leader,
+    shutdown: watch::Sender<bool>,
+    controllers: JoinHandle<()>,
+    lease: Option<JoinHandle<()>>,
+    others: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop gracefully: finish the reconciles in flight, then release the lease.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(error) = self.controllers.await {
+            tracing::warn!(%error, "controller task ended abnormally");
+        }
+        if let Some(lease) = self.lease
+            && let Err(error) = lease.await
+        {
+            tracing::warn!(%error, "lease task ended abnormally");
+        }
+        for task in self.others {
+            task.abort();
+        }
+    }
+
+    /// Stop at once, releasing nothing: what a crash looks like to the others.
+    pub fn kill(self) {
+        self.controllers.abort();
+        if let Some(lease) = self.lease {
+            lease.abort();
+        }
+        for task in self.others {
+            task.abort();
+        }
+        // Nothing further may be written by anything still holding this leadership.
+        drop(self.shutdown);
+    }
+
+    /// Wait until the controllers end (after a shutdown signal).
+    pub async fn wait(self) {
+        let _ = self.shutdown.send(true);
+        self.stop().await;
+    }
+
+    /// Signal shutdown without waiting.
+    pub fn signal(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Start the operator on `client`.
+pub async fn start(client: Client, options: Options) -> Result<Running, OperatorError> {
+    let telemetry = Arc::new(Telemetry::new());
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let probes = Arc::new(Probes {
+        ready: false.into(),
+        telemetry: telemetry.clone(),
+    });
+    let health = match options.listen {
+        Some(address) => Some(health::serve(address, probes.clone(), shutdown_rx.clone()).await?),
+        None => None,
+    };
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|error| OperatorError::Config(error.to_string()))?;
+    let sink = options.cdevents_sink.clone().map(|url| {
+        sink::Sink::start(
+            url,
+            http.clone(),
+            options.sink_retry,
+            telemetry.clone(),
+            shutdown_rx.clone(),
+        )
+    });
+    let recorder = options
+        .record
+        .as_deref()
+        .map(record::Recorder::new)
+        .transpose()?;
+    let identity = options
+        .lease
+        .as_ref()
+        .map_or_else(|| "kulta".to_string(), |l| l.config.identity.clone());
+    let events = EventRecorder::new(
+        client.clone(),
+        Reporter {
+            controller: "kulta".into(),
+            instance: Some(identity),
+        },
+    );
+    let (leader, lease) = match options.lease.clone() {
+        Some(settings) => {
+            let leader = Leader::new();
+            let task = tokio::spawn(lease::run(
+                client.clone(),
+                settings,
+                leader.clone(),
+                telemetry.clone(),
+                shutdown_rx.clone(),
+            ));
+            (leader, Some(task))
+        }
+        None => {
+            telemetry.set_leader(true);
+            (Leader::always(), None)
+        }
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        http,
+        options.settings.clone(),
+        leader.clone(),
+        telemetry.clone(),
+        events,
+        sink,
+        recorder,
+    ));
+    let controllers = tokio::spawn(run_controllers(client, options, ctx, probes, shutdown_rx));
+    Ok(Running {
+        health,
+        telemetry,
+        leader,
+        shutdown,
+        controllers,
+        lease,
+        others: Vec::new(),
+    })
+}
+
+/// Wait for the Rollout API to answer (readiness), then run one controller per namespace.
+async fn run_controllers(
+    client: Client,
+    options: Options,
+    ctx: Arc<Context>,
+    probes: Arc<Probes>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let scopes: Vec<Option<String>> = if options.namespaces.is_empty() {
+        vec![None]
+    } else {
+        options.namespaces.iter().cloned().map(Some).collect()
+    };
+    // Readiness: every watched scope lists Rollouts (the CRD is installed, RBAC allows it).
+    let mut routes_served = false;
+    for attempt in 0u32.. {
+        let mut ok = true;
+        for scope in &scopes {
+            let api: Api<Rollout> = scoped(&client, scope.as_deref());
+            if let Err(error) = api.list(&ListParams::default().limit(1)).await {
+                tracing::warn!(%error, namespace = ?scope, "cannot list Rollouts yet");
+                ok = false;
+            }
+        }
+        if ok {
+            let api: Api<HttpRoute> = scoped(&client, scopes[0].as_deref());
+            routes_served = api.list(&ListParams::default().limit(1)).await.is_ok();
+            break;
+        }
+        let wait = context::backoff(attempt.saturating_add(1)).min(Duration::from_secs(30));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+    if !routes_served {
+        tracing::info!(
+            "the HTTPRoute API is not served; routes are read at every reconcile but not watched"
+        );
+    }
+    probes.ready.store(true, Ordering::Relaxed);
+    let runs = scopes.into_iter().map(|scope| {
+        controller(
+            client.clone(),
+            scope,
+            options.selector.clone(),
+            routes_served,
+            ctx.clone(),
+            shutdown.clone(),
+        )
+    });
+    futures_util::future::join_all(runs).await;
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn controller(
+    client: Client,
+    namespace: Option<String>,
+    selector: Option<String>,
+    watch_routes: bool,
+    ctx: Arc<Context>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let scope = namespace.as_deref();
+    let mut rollouts = watcher::Config::default();
+    if let Some(selector) = &selector {
+        rollouts = rollouts.labels(selector);
+    }
+    let mut controller = Controller::new(scoped::<Rollout>(&client, scope), rollouts).owns(
+        scoped::<ReplicaSet>(&client, scope),
+        watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
+    );
+    let store = controller.store();
+    let by_service = store.clone();
+    controller = controller.watches(
+        scoped::<Service>(&client, scope),
+        watcher::Config::default(),
+        move |service: Service| naming_service(&by_service, &service),
+    );
+    if watch_routes {
+        let by_route = store.clone();
+        controller = controller.watches(
+            scoped::<HttpRoute>(&client, scope),
+            watcher::Config::default(),
+            move |route: HttpRoute| routing_through(&by_route, &route),
+        );
+    }
+    let gained = WatchStream::new(ctx.leader.subscribe())
+        .filter(|leading| std::future::ready(*leading))
+        .map(|_| ());
+    let stop = async move {
+        let _ = shutdown.wait_for(|stopping| *stopping).await;
+    };
+    controller
+        .reconcile_all_on(gained)
+        .graceful_shutdown_on(stop)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|outcome| async move {
+            if let Err(error) = outcome {
+                tracing::debug!(%error, "controller event");
+            }
+        })
+        .await;
+}
+
+/// Rollouts whose strategy names this Service.
+fn naming_service(store: &Store<Rollout>, service: &Service) -> Vec<ObjectRef<Rollout>> {
+    let namespace = service.namespace();
+    let name = service.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter(|rollout| rollout.namespace() == namespace)
+        .filter(|rollout| {
+            validate(&rollout.spec).is_ok_and(|plan| plan.service_names().contains(&name.as_str()))
+        })
+        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
+        .collect()
+}
+
+/// Rollouts whose traffic goes through this HTTPRoute.
+fn routing_through(store: &Store<Rollout>, route: &HttpRoute) -> Vec<ObjectRef<Rollout>> {
+    let namespace = route.namespace().unwrap_or_default();
+    let name = route.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter(|rollout| {
+            let Ok(plan) = validate(&rollout.spec) else {
+                return false;
+            };
+            let own = rollout.namespace().unwrap_or_default();
+            plan.routing().is_some_and(|routing| {
+                routing.route == name && routing.namespace.unwrap_or(&own) == namespace
+            })
+        })
+        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
+        .collect()
+}

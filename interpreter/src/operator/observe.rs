@@ -1,0 +1,128 @@
+//! Gathering [`kulta::Observations`]: the only place besides the lease loop that reads the
+//! clock. Nothing here decides anything; a Service or route that does not exist is simply
+//! absent, and `step` makes of it what it will.
+
+use std::str::FromStr;
+
+use chrono::Utc;
+use gateway_api::httproutes::HttpRoute;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+use kulta::{
+    ControlRequest, Observations, ObservedReplicaSet, ObservedService, POD_TEMPLATE_HASH_LABEL,
+    REQUEST_ANNOTATION, Rollout, RolloutRef, validate,
+};
+
+use super::context::Context;
+use super::error::OperatorError;
+use super::lease::from_timestamp;
+
+/// Everything `step` needs to know about one rollout now.
+pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, OperatorError> {
+    let namespace = rollout
+        .namespace()
+        .ok_or(OperatorError::Missing("metadata.namespace"))?;
+    let name = rollout.name_any();
+    let uid = rollout
+        .uid()
+        .ok_or(OperatorError::Missing("metadata.uid"))?;
+    let request = rollout
+        .annotations()
+        .get(REQUEST_ANNOTATION)
+        .and_then(|text| match ControlRequest::from_str(text) {
+            Ok(request) => Some(request),
+            Err(error) => {
+                tracing::warn!(%namespace, rollout = %name, %error, "ignoring a malformed request annotation");
+                None
+            }
+        });
+    let replica_sets = owned_replica_sets(ctx, &namespace, &uid).await?;
+    let mut services = Vec::new();
+    let mut http_route = None;
+    if let Ok(plan) = validate(&rollout.spec) {
+        let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
+        for service in plan.service_names() {
+            if let Some(found) = api.get_opt(service).await? {
+                services.push(ObservedService {
+                    name: service.to_string(),
+                    revision: found
+                        .spec
+                        .and_then(|spec| spec.selector)
+                        .and_then(|selector| selector.get(POD_TEMPLATE_HASH_LABEL).cloned()),
+                });
+            }
+        }
+        if let Some(routing) = plan.routing() {
+            let route_namespace = routing.namespace.unwrap_or(&namespace);
+            let api: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), route_namespace);
+            http_route = api.get_opt(routing.route).await?.map(|route| {
+                crate::route::observe(&route, routing.stable_service, routing.canary_service)
+            });
+        }
+    }
+    let (metric_results, mut effect_errors) = ctx.take_pending(&namespace, &name);
+    if let Some(sink) = &ctx.sink
+        && let Some(failure) = sink.failure()
+    {
+        effect_errors.push(kulta::EffectError {
+            kind: kulta::EffectKind::CdEvent,
+            target: format!("CDEvents sink {}", sink.url()),
+            cause: failure.cause,
+            message: failure.message,
+        });
+    }
+    Ok(Observations {
+        now: Utc::now(),
+        rollout: RolloutRef {
+            name,
+            namespace,
+            uid,
+            generation: rollout.metadata.generation.unwrap_or(0),
+        },
+        request,
+        replica_sets,
+        services,
+        http_route,
+        metric_results,
+        effect_errors,
+        cdevents_environment: ctx.settings.cdevents_environment.clone(),
+    })
+}
+
+/// The ReplicaSets this rollout owns, listed from the API rather than a cache, so that a
+/// ReplicaSet created by the previous reconcile is never missed.
+async fn owned_replica_sets(
+    ctx: &Context,
+    namespace: &str,
+    uid: &str,
+) -> Result<Vec<ObservedReplicaSet>, OperatorError> {
+    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let listed = api
+        .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+        .await?;
+    let mut owned: Vec<ObservedReplicaSet> = listed
+        .items
+        .into_iter()
+        .filter(|rs| rs.owner_references().iter().any(|owner| owner.uid == uid))
+        .filter_map(|rs| {
+            let revision = rs.labels().get(POD_TEMPLATE_HASH_LABEL)?.clone();
+            let status = rs.status.clone().unwrap_or_default();
+            Some(ObservedReplicaSet {
+                name: rs.name_any(),
+                revision,
+                replicas: rs.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1),
+                ready_replicas: status.ready_replicas.unwrap_or(0),
+                available_replicas: status.available_replicas.unwrap_or(0),
+                created_at: rs
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|time| from_timestamp(time.0)),
+            })
+        })
+        .collect();
+    owned.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(owned)
+}

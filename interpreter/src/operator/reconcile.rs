@@ -1,0 +1,146 @@
+//! One reconcile: observe → `step` → record → execute → write the status (only when it
+//! changed) → requeue at the time `step` asked for. No decision is made here.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::api::PostParams;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use kulta::{Rollout, RolloutStatus};
+
+use super::context::{Context, backoff};
+use super::error::{OperatorError, is_conflict};
+use super::execute::{self, FIELD_MANAGER};
+use super::observe;
+use super::telemetry::RolloutLabels;
+
+/// How soon to come back when answers are waiting for `step`.
+const ANSWERS_WAITING: Duration = Duration::from_millis(10);
+
+/// Reconcile one Rollout.
+pub async fn reconcile(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, OperatorError> {
+    if !ctx.leader.acting() {
+        return Ok(Action::await_change());
+    }
+    let started = Instant::now();
+    let namespace = object
+        .namespace()
+        .ok_or(OperatorError::Missing("metadata.namespace"))?;
+    let name = object.name_any();
+    let labels = RolloutLabels {
+        namespace: namespace.clone(),
+        rollout: name.clone(),
+    };
+    // The cache may lag our own last status write; deciding from a stale status could undo a
+    // step, so the Rollout is read afresh.
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(rollout) = api.get_opt(&name).await? else {
+        ctx.forget(&namespace, &name);
+        ctx.telemetry.forget(&labels);
+        return Ok(Action::await_change());
+    };
+    if rollout.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let observations = observe::gather(&ctx, &rollout).await?;
+    let before = rollout.status.clone().unwrap_or_default();
+    let (after, effects) = kulta::step(&rollout.spec, &before, &observations);
+    if let Some(recorder) = &ctx.recorder
+        && let Err(error) = recorder.record(&rollout.spec, &before, &observations, &after, &effects)
+    {
+        tracing::warn!(%namespace, rollout = %name, %error, "could not record the trace line");
+    }
+    let executed = execute::all(&ctx, &rollout, &effects).await;
+    let answers_waiting = !executed.results.is_empty();
+    let failures = ctx.leave_pending(&namespace, &name, executed.results, executed.errors);
+    if executed.stopped {
+        tracing::info!(%namespace, rollout = %name, "lost the lease mid-reconcile; stopped writing");
+        return Ok(Action::await_change());
+    }
+    if after != before {
+        match write_status(&api, &rollout, &after).await {
+            Ok(()) => {}
+            Err(OperatorError::Kube(error)) if is_conflict(&error) => {
+                // Someone wrote the Rollout since we read it: decide again from what they wrote.
+                tracing::debug!(%namespace, rollout = %name, "status write conflicted; reconciling again");
+                return Ok(Action::requeue(ANSWERS_WAITING));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    ctx.telemetry.rollout(&labels, &before, &after);
+    ctx.telemetry.reconciled(started.elapsed().as_secs_f64());
+    tracing::debug!(
+        %namespace,
+        rollout = %name,
+        phase = ?after.phase,
+        weight = after.current_weight,
+        effects = effects.len(),
+        "reconciled"
+    );
+    let mut requeue = executed
+        .requeue
+        .unwrap_or(ctx.settings.resync)
+        .min(ctx.settings.resync);
+    if answers_waiting {
+        requeue = requeue.min(ANSWERS_WAITING);
+    }
+    if failures > 0 {
+        requeue = requeue.min(backoff(failures));
+    }
+    Ok(Action::requeue(requeue))
+}
+
+/// Write the whole status with the `resourceVersion` it was decided from.
+async fn write_status(
+    api: &Api<Rollout>,
+    rollout: &Rollout,
+    status: &RolloutStatus,
+) -> Result<(), OperatorError> {
+    let mut updated = rollout.clone();
+    updated.status = Some(status.clone());
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    };
+    api.replace_status(&rollout.name_any(), &params, &updated)
+        .await?;
+    Ok(())
+}
+
+/// A reconcile that could not observe or write: count it, say so on the Rollout, and retry
+/// with exponential backoff.
+pub fn error_policy(object: Arc<Rollout>, error: &OperatorError, ctx: Arc<Context>) -> Action {
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    ctx.telemetry.reconcile_failed(error.metric_label());
+    let failures = ctx.failed_reconcile(&namespace, &name);
+    let retry = backoff(failures);
+    tracing::warn!(%namespace, rollout = %name, %error, failures, retry_in = ?retry, "reconcile failed");
+    if ctx.leader.acting() {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: reason_of(error).into(),
+            note: Some(format!("reconcile failed, retrying in {retry:?}: {error}")),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        let recorder = ctx.events.clone();
+        let reference = object.object_ref(&());
+        tokio::spawn(async move {
+            if let Err(error) = recorder.publish(&event, &reference).await {
+                tracing::debug!(%error, "could not record the failure Event");
+            }
+        });
+    }
+    Action::requeue(retry)
+}
+
+fn reason_of(error: &OperatorError) -> &'static str {
+    match error {
+        OperatorError::Kube(error) => super::error::kube_cause(error).reason(),
+        _ => "ReconcileFailed",
+    }
+}

@@ -1,0 +1,274 @@
+//! The operator's Prometheus metrics: rollout phase and weight, reconcile duration, effects by
+//! kind and outcome, analysis measurements, leadership and CDEvent deliveries.
+
+use std::sync::Mutex;
+
+use kulta::status::{AnalysisRun, MeasurementOutcome};
+use kulta::{EffectKind, Phase, RolloutStatus};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels naming one rollout.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RolloutLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// Rollout name.
+    pub rollout: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    namespace: String,
+    rollout: String,
+    phase: &'static str,
+}
+
+/// How an effect or a delivery ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// Failed (reported back to `step`).
+    Error,
+    /// Not attempted: this controller stopped being the leader.
+    Skipped,
+}
+
+impl Outcome {
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EffectLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnalysisLabels {
+    namespace: String,
+    rollout: String,
+    metric: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    outcome: &'static str,
+}
+
+/// Every metric the operator exports, registered once.
+pub struct Telemetry {
+    registry: Registry,
+    phase: Family<PhaseLabels, Gauge>,
+    weight: Family<RolloutLabels, Gauge>,
+    reconcile_duration: Histogram,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    effects: Family<EffectLabels, Counter>,
+    analysis: Family<AnalysisLabels, Counter>,
+    leader: Gauge,
+    cdevents: Family<DeliveryLabels, Counter>,
+    encoded: Mutex<()>,
+}
+
+impl Telemetry {
+    /// A registry with every metric at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("kulta");
+        let phase = Family::<PhaseLabels, Gauge>::default();
+        registry.register(
+            "rollout_phase",
+            "1 for the phase each rollout is in, 0 for the others",
+            phase.clone(),
+        );
+        let weight = Family::<RolloutLabels, Gauge>::default();
+        registry.register(
+            "rollout_weight",
+            "Traffic percentage on the canary",
+            weight.clone(),
+        );
+        let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time of one observe, step, execute, write round",
+            reconcile_duration.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that could not observe or write, by error",
+            reconcile_errors.clone(),
+        );
+        let effects = Family::<EffectLabels, Counter>::default();
+        registry.register(
+            "effects",
+            "Effects executed, by kind and outcome",
+            effects.clone(),
+        );
+        let analysis = Family::<AnalysisLabels, Counter>::default();
+        registry.register(
+            "analysis_measurements",
+            "Analysis measurements judged, by metric and outcome",
+            analysis.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this controller holds the lease",
+            leader.clone(),
+        );
+        let cdevents = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "cdevents_deliveries",
+            "CDEvents delivered to the sink or given up on",
+            cdevents.clone(),
+        );
+        Telemetry {
+            registry,
+            phase,
+            weight,
+            reconcile_duration,
+            reconcile_errors,
+            effects,
+            analysis,
+            leader,
+            cdevents,
+            encoded: Mutex::new(()),
+        }
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let _one_at_a_time = self.encoded.lock();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+
+    /// One reconcile took this long.
+    pub fn reconciled(&self, seconds: f64) {
+        self.reconcile_duration.observe(seconds);
+    }
+
+    /// A reconcile failed before it could finish.
+    pub fn reconcile_failed(&self, label: &'static str) {
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels { error: label })
+            .inc();
+    }
+
+    /// An effect ended.
+    pub fn effect(&self, kind: EffectKind, outcome: Outcome) {
+        self.effects
+            .get_or_create(&EffectLabels {
+                kind: kind.as_str(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Leadership changed.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// A CDEvent was delivered (ok) or given up on (error).
+    pub fn cdevent(&self, outcome: Outcome) {
+        self.cdevents
+            .get_or_create(&DeliveryLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Publish a rollout's phase and weight, and count the measurements judged between two
+    /// statuses.
+    pub fn rollout(&self, labels: &RolloutLabels, before: &RolloutStatus, after: &RolloutStatus) {
+        for phase in Phase::ALL {
+            self.phase
+                .get_or_create(&PhaseLabels {
+                    namespace: labels.namespace.clone(),
+                    rollout: labels.rollout.clone(),
+                    phase: phase.as_str(),
+                })
+                .set(i64::from(after.phase == Some(phase)));
+        }
+        self.weight
+            .get_or_create(labels)
+            .set(i64::from(after.current_weight));
+        for run in [&after.gate_analysis, &after.background_analysis]
+            .into_iter()
+            .flatten()
+        {
+            let earlier = [&before.gate_analysis, &before.background_analysis]
+                .into_iter()
+                .flatten()
+                .find(|old| same_run(old, run));
+            for metric in &run.metrics {
+                let judged_before = earlier
+                    .and_then(|old| old.metrics.iter().find(|m| m.name == metric.name))
+                    .map_or(0, |m| m.last_round);
+                let Some(outcome) = metric.last_outcome else {
+                    continue;
+                };
+                if metric.last_round > judged_before {
+                    self.analysis
+                        .get_or_create(&AnalysisLabels {
+                            namespace: labels.namespace.clone(),
+                            rollout: labels.rollout.clone(),
+                            metric: metric.name.clone(),
+                            outcome: outcome_name(outcome),
+                        })
+                        .inc();
+                }
+            }
+        }
+    }
+
+    /// Forget a deleted rollout's series.
+    pub fn forget(&self, labels: &RolloutLabels) {
+        for phase in Phase::ALL {
+            self.phase.remove(&PhaseLabels {
+                namespace: labels.namespace.clone(),
+                rollout: labels.rollout.clone(),
+                phase: phase.as_str(),
+            });
+        }
+        self.weight.remove(labels);
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn same_run(a: &AnalysisRun, b: &AnalysisRun) -> bool {
+    a.kind == b.kind && a.step_index == b.step_index && a.revision == b.revision
+}
+
+fn outcome_name(outcome: MeasurementOutcome) -> &'static str {
+    match outcome {
+        MeasurementOutcome::Success => "success",
+        MeasurementOutcome::Failure => "failure",
+        MeasurementOutcome::Inconclusive => "inconclusive",
+    }
+}

@@ -1,0 +1,250 @@
+//! Bad input: what is wrong shows up as a condition and an Event, the operator retries with
+//! backoff, and nothing panics or is lost.
+
+use std::time::Duration;
+
+use kulta::Phase;
+use kulta::status::{ConditionStatus, ConditionType, RolloutStatus};
+use kulta_apisim::faults::{Fault, FaultRule, Verb};
+use serde_json::json;
+
+use crate::support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn reconcile_error(status: &RolloutStatus) -> Option<(String, String)> {
+    status
+        .condition(ConditionType::ReconcileError)
+        .filter(|c| c.status == ConditionStatus::True)
+        .map(|c| (c.reason.clone(), c.message.clone()))
+}
+
+async fn canary(cluster: &Cluster, analysis: Option<serde_json::Value>) {
+    let mut steps = vec![json!({"setWeight": 50})];
+    if let Some(analysis) = analysis {
+        steps.push(json!({"analysis": analysis}));
+    }
+    cluster
+        .rollout(
+            2,
+            "web:1",
+            json!({"canary": {
+                "stableService": "web-stable",
+                "canaryService": "web-canary",
+                "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
+                "steps": steps
+            }}),
+        )
+        .await;
+}
+
+async fn has_event(cluster: &Cluster, reason: &str) {
+    eventually(&format!("an Event {reason}"), LIMIT, || async {
+        let reasons = cluster.event_reasons().await;
+        if reasons.iter().any(|r| r == reason) {
+            Ok(())
+        } else {
+            Err(format!("{reasons:?}"))
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_canary_service_is_named_until_it_appears() {
+    let cluster = Cluster::start().await;
+    cluster.service("web-stable").await;
+    cluster.route("web").await;
+    canary(&cluster, None).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    let status = cluster
+        .status_until("the missing Service reported", LIMIT, |s| {
+            reconcile_error(s).is_some_and(|(reason, message)| {
+                reason == "TargetNotFound" && message.contains("Service web-canary")
+            })
+        })
+        .await;
+    assert_eq!(
+        status.stable_revision,
+        Some(cluster.revision().await),
+        "state kept"
+    );
+    has_event(&cluster, "TargetNotFound").await;
+    cluster.service("web-canary").await;
+    let done = cluster
+        .status_until("recovery", LIMIT, |s| {
+            s.phase == Some(Phase::Completed) && reconcile_error(s).is_none()
+        })
+        .await;
+    assert!(done.condition(ConditionType::ReconcileError).is_none());
+    has_event(&cluster, "ReconcileRecovered").await;
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_httproute_holds_traffic_and_is_named_until_it_appears() {
+    let cluster = Cluster::start().await;
+    cluster.service("web-stable").await;
+    cluster.service("web-canary").await;
+    canary(&cluster, None).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster
+        .status_until("the missing route reported", LIMIT, |s| {
+            reconcile_error(s).is_some_and(|(reason, message)| {
+                reason == "TargetNotFound" && message.contains("HTTPRoute default/web")
+            })
+        })
+        .await;
+    cluster.route("web").await;
+    cluster
+        .status_until("v1 stable once the route exists", LIMIT, |s| {
+            s.phase == Some(Phase::Completed) && reconcile_error(s).is_none()
+        })
+        .await;
+    let v2 = cluster.ship("web:2").await;
+    cluster
+        .status_until("v2 stable", LIMIT, |s| {
+            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
+        })
+        .await;
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_writes_and_reads_are_reported_and_retried_until_allowed() {
+    let cluster = Cluster::start().await;
+    cluster.service("web-stable").await;
+    cluster.service("web-canary").await;
+    cluster.route("web").await;
+    // RBAC-style: the controller may not create ReplicaSets.
+    cluster.sim.inject(FaultRule::new(
+        Some(Verb::Create),
+        Some("replicasets"),
+        Fault::Fail(403),
+    ));
+    canary(&cluster, None).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    let status = cluster
+        .status_until("the refused create reported", LIMIT, |s| {
+            reconcile_error(s).is_some_and(|(reason, _)| reason == "Forbidden")
+        })
+        .await;
+    let (_, message) = reconcile_error(&status).unwrap();
+    assert!(message.starts_with("ReplicaSet web-"), "{message}");
+    has_event(&cluster, "Forbidden").await;
+    cluster.sim.clear_faults();
+    cluster
+        .status_until("v1 stable once allowed", LIMIT, |s| {
+            s.phase == Some(Phase::Completed) && reconcile_error(s).is_none()
+        })
+        .await;
+
+    // Reads refused: nothing can be decided, so nothing is written; an Event says why.
+    cluster.sim.inject(FaultRule::new(
+        Some(Verb::List),
+        Some("replicasets"),
+        Fault::Fail(403),
+    ));
+    let v2 = cluster.ship("web:2").await;
+    eventually("the refused list counted", LIMIT, || async {
+        let metrics = reqwest::get(format!("http://{}/metrics", operator.health.unwrap()))
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if metrics.contains("kulta_reconcile_errors_total{error=\"kube\"}") {
+            Ok(())
+        } else {
+            Err(metrics)
+        }
+    })
+    .await;
+    let held = cluster
+        .rollouts()
+        .get_status("web")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(
+        held.phase,
+        Some(Phase::Completed),
+        "no decision without observations"
+    );
+    assert_ne!(held.stable_revision.as_deref(), Some(v2.as_str()));
+    cluster.sim.clear_faults();
+    cluster
+        .status_until("v2 stable once reads are allowed", LIMIT, |s| {
+            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
+        })
+        .await;
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_prometheus_is_named_and_the_analysis_pauses_for_a_person() {
+    let cluster = Cluster::start().await;
+    cluster.service("web-stable").await;
+    cluster.service("web-canary").await;
+    cluster.route("web").await;
+    let nobody = "http://127.0.0.1:1";
+    canary(
+        &cluster,
+        Some(error_rate_analysis(
+            nobody,
+            json!({"count": 2, "inconclusiveLimit": 1}),
+        )),
+    )
+    .await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster
+        .status_until("v1 to be stable", LIMIT, |s| {
+            s.phase == Some(Phase::Completed)
+        })
+        .await;
+    cluster.ship("web:2").await;
+    let paused = cluster
+        .status_until("the analysis paused as inconclusive", LIMIT, |s| {
+            s.phase == Some(Phase::Paused)
+        })
+        .await;
+    let message = paused.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("error-rate") && message.contains("Connection refused"),
+        "names the metric and the error: {message}"
+    );
+    assert_eq!(paused.current_weight, 50, "never promoted on no data");
+    // The failed query was also reported as it happened.
+    has_event(&cluster, "Unreachable").await;
+    let why = paused.condition(ConditionType::Paused).unwrap();
+    assert_eq!(why.reason, "AnalysisInconclusive");
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_cdevents_sink_is_named_but_never_holds_the_rollout_up() {
+    let cluster = Cluster::start().await;
+    cluster.service("web-stable").await;
+    cluster.service("web-canary").await;
+    cluster.route("web").await;
+    canary(&cluster, None).await;
+    let sink = "http://127.0.0.1:1/events".to_string();
+    let operator = start_operator(&cluster, options(None, Some(sink))).await;
+    cluster
+        .status_until("v1 to be stable", LIMIT, |s| {
+            s.phase == Some(Phase::Completed)
+        })
+        .await;
+    let v2 = cluster.ship("web:2").await;
+    let status = cluster
+        .status_until("v2 stable with the sink reported", LIMIT, |s| {
+            s.stable_revision.as_deref() == Some(v2.as_str())
+                && reconcile_error(s).is_some_and(|(reason, message)| {
+                    reason == "Unreachable" && message.contains("CDEvents sink http://127.0.0.1:1")
+                })
+        })
+        .await;
+    assert_eq!(status.phase, Some(Phase::Completed));
+    operator.stop().await;
+}

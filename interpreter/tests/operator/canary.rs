@@ -1,0 +1,159 @@
+//! Canary end to end: traffic over the user's HTTPRoute, gated by a real Prometheus.
+
+use std::time::Duration;
+
+use kulta::Phase;
+use kulta::status::ConditionType;
+use serde_json::json;
+
+use crate::support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+async fn canary_cluster(prometheus: &str) -> Cluster {
+    let cluster = Cluster::start().await;
+    cluster.service("web-stable").await;
+    cluster.service("web-canary").await;
+    cluster.route("web").await;
+    cluster
+        .rollout(
+            4,
+            "web:1",
+            json!({"canary": {
+                "stableService": "web-stable",
+                "canaryService": "web-canary",
+                "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
+                "steps": [
+                    {"setWeight": 25},
+                    {"pause": {"duration": "1s"}},
+                    {"analysis": error_rate_analysis(prometheus, json!({"count": 2}))},
+                    {"setWeight": 75}
+                ]
+            }}),
+        )
+        .await;
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_gated_by_prometheus_completes_emits_valid_cdevents_and_replays() {
+    let (exporter, target) = Exporter::start().await;
+    let prometheus = Prometheus::start(target).await;
+    let (sink, sink_url) = SinkLog::start().await;
+    let record = tempfile::tempdir().unwrap();
+    let cluster = canary_cluster(&prometheus.url).await;
+    let operator = start_operator(&cluster, options(Some(record.path()), Some(sink_url))).await;
+    let v1 = cluster.revision().await;
+    cluster
+        .status_until("v1 to be stable", LIMIT, |s| {
+            s.phase == Some(Phase::Completed)
+        })
+        .await;
+    assert_eq!(cluster.selects("web-stable").await, Some(v1.clone()));
+
+    let v2 = kulta::pod_template_hash(&{
+        let mut template = cluster.rollouts().get("web").await.unwrap().spec.template;
+        template.spec.as_mut().unwrap().containers[0].image = Some("web:2".into());
+        template
+    });
+    exporter.error_rates(&[(&v2, 0.01)]);
+    assert_eq!(cluster.ship("web:2").await, v2);
+    cluster
+        .status_until("the canary at 25%", LIMIT, |s| s.current_weight == 25)
+        .await;
+    let ((stable, canary), rules) = cluster.weights().await;
+    assert_eq!((stable, canary), (Some(75), Some(25)));
+    assert_eq!(rules, 2, "the user's other rule is kept");
+    let done = cluster
+        .status_until("v2 to be stable", LIMIT, |s| {
+            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
+        })
+        .await;
+    assert!(done.condition(ConditionType::ReconcileError).is_none());
+    assert_eq!(cluster.weights().await.0, (Some(100), Some(0)));
+    assert_eq!(cluster.selects("web-stable").await, Some(v2.clone()));
+    let replicas = cluster.replicas().await;
+    assert!(
+        replicas.contains(&(v2.clone(), 4)) && replicas.contains(&(v1, 0)),
+        "{replicas:?}"
+    );
+
+    // CDEvents: deployed and published for each revision, upgraded per step; all valid.
+    let events = eventually(
+        "the sink to receive v2's published event",
+        LIMIT,
+        || async {
+            let types = sink.types();
+            if types
+                .iter()
+                .filter(|t| t.contains("service.published"))
+                .count()
+                >= 2
+            {
+                Ok(sink.events())
+            } else {
+                Err(format!("{types:?}"))
+            }
+        },
+    )
+    .await;
+    for event in &events {
+        if let Err(errors) = validate_cdevent(event) {
+            panic!("{event:#}\n{errors:#?}");
+        }
+        assert_eq!(event["data"]["subject"]["id"], "default/web");
+        if !event["type"].as_str().unwrap().contains(".published.") {
+            let artifact = event["data"]["subject"]["content"]["artifactId"].as_str();
+            assert!(
+                artifact.is_some_and(|a| a.starts_with("pkg:oci/web")),
+                "{event:#}"
+            );
+        }
+    }
+    let types = sink.types();
+    assert!(
+        types
+            .iter()
+            .any(|t| t.starts_with("dev.cdevents.service.upgraded.")),
+        "{types:?}"
+    );
+
+    // Metrics: phase, weight, reconcile histogram, effects, analysis, leader.
+    let metrics = reqwest::get(format!("http://{}/metrics", operator.health.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for wanted in [
+        "kulta_rollout_phase{namespace=\"default\",rollout=\"web\",phase=\"Completed\"} 1",
+        "kulta_rollout_weight{namespace=\"default\",rollout=\"web\"} 0",
+        "kulta_reconcile_duration_seconds_count",
+        "kulta_effects_total{kind=\"replicaset\",outcome=\"ok\"}",
+        "kulta_effects_total{kind=\"route\",outcome=\"ok\"}",
+        "kulta_analysis_measurements_total{namespace=\"default\",rollout=\"web\",metric=\"error-rate\",outcome=\"success\"}",
+        "kulta_leader 1",
+    ] {
+        assert!(metrics.contains(wanted), "{wanted} missing from\n{metrics}");
+    }
+    let ready = reqwest::get(format!("http://{}/readyz", operator.health.unwrap()))
+        .await
+        .unwrap();
+    assert!(ready.status().is_success());
+    operator.stop().await;
+
+    // The recorded trace replays with every decision identical.
+    let trace = record.path().join("default.web.jsonl");
+    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_kulta"))
+        .args(["replay", "--verify", "--quiet"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&replay.stdout),
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    drop(prometheus);
+}

@@ -1,0 +1,114 @@
+//! Two operators, one Lease: only the leader writes; when it dies the standby takes over
+//! within the lease duration and finishes the rollout.
+
+use std::time::{Duration, Instant};
+
+use kulta::Phase;
+use serde_json::json;
+
+use crate::support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+async fn scrape(operator: &kulta_interpreter::operator::Running) -> String {
+    reqwest::get(format!("http://{}/metrics", operator.health.unwrap()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
+    let cluster = Cluster::start().await;
+    cluster.service("web-stable").await;
+    cluster.service("web-canary").await;
+    cluster.route("web").await;
+    cluster
+        .rollout(
+            4,
+            "web:1",
+            json!({"canary": {
+                "stableService": "web-stable",
+                "canaryService": "web-canary",
+                "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
+                "steps": [{"setWeight": 25}, {"pause": {"duration": "2s"}},
+                          {"setWeight": 50}, {"pause": {"duration": "2s"}}]
+            }}),
+        )
+        .await;
+    let with_lease = |identity: &str| {
+        let mut options = options(None, None);
+        options.lease = Some(lease(identity));
+        options
+    };
+    let first = start_operator(&cluster, with_lease("first")).await;
+    eventually("the first to lead", LIMIT, || async {
+        if first.leader.acting() {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    let second = start_operator(&cluster, with_lease("second")).await;
+    cluster
+        .status_until("v1 to be stable", LIMIT, |s| {
+            s.phase == Some(Phase::Completed)
+        })
+        .await;
+    let v2 = cluster.ship("web:2").await;
+    cluster
+        .status_until("the canary at 25%", LIMIT, |s| s.current_weight == 25)
+        .await;
+
+    assert!(!second.leader.acting());
+    let standby = scrape(&second).await;
+    assert!(standby.contains("kulta_leader 0"), "{standby}");
+    assert!(
+        !standby.contains("kulta_effects_total{"),
+        "the standby executed effects:\n{standby}"
+    );
+    assert!(
+        scrape(&first)
+            .await
+            .contains("kulta_effects_total{kind=\"route\",outcome=\"ok\"}")
+    );
+
+    let killed = Instant::now();
+    first.kill();
+    eventually(
+        "the standby to take over",
+        Duration::from_secs(10),
+        || async {
+            if second.leader.acting() {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+    )
+    .await;
+    let handover = killed.elapsed();
+    eprintln!("handover took {handover:?}");
+    assert!(
+        handover <= Duration::from_secs(3) + Duration::from_millis(900),
+        "took {handover:?}; the lease lasts 3 s and standbys retry every 300 ms"
+    );
+    cluster
+        .status_until("v2 to be stable under the new leader", LIMIT, |s| {
+            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
+        })
+        .await;
+    assert_eq!(cluster.weights().await.0, (Some(100), Some(0)));
+    assert!(scrape(&second).await.contains("kulta_leader 1"));
+    second.stop().await;
+    // A graceful stop hands the lease back at once.
+    let lease: k8s_openapi::api::coordination::v1::Lease =
+        kube::Api::namespaced(cluster.client.clone(), NS)
+            .get("kulta-controller")
+            .await
+            .unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity, None);
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of `kulta run`: the operator against the API simulator, a real Prometheus
+//! and a local CDEvents sink.
+
+mod support;
+
+mod bad_input;
+mod canary;
+mod leadership;
+mod requests;
+mod strategies;
