@@ -43,6 +43,37 @@ pub use telemetry::Telemetry;
 use context::Context;
 use health::Probes;
 
+/// Every API call the operator makes, as RBAC sees it: (API group, resource, verbs).
+/// `deploy/rbac.yaml` grants exactly these; a test keeps the two in step.
+pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
+    // Watched by the controller; read afresh at every reconcile.
+    ("kulta.io", "rollouts", &["get", "list", "watch"]),
+    // The status, written with the resourceVersion it was decided from.
+    ("kulta.io", "rollouts/status", &["update"]),
+    // Listed per reconcile, watched as owned objects; created, scaled, deleted by effects.
+    (
+        "apps",
+        "replicasets",
+        &["list", "watch", "create", "patch", "delete"],
+    ),
+    // Read per reconcile, watched, pointed at a revision by a merge patch.
+    ("", "services", &["get", "list", "watch", "patch"]),
+    // Read per reconcile, watched, rewritten with its resourceVersion.
+    (
+        "gateway.networking.k8s.io",
+        "httproutes",
+        &["get", "list", "watch", "update"],
+    ),
+    // Kubernetes Events, folded into series by kube-runtime's recorder.
+    ("events.k8s.io", "events", &["create", "patch"]),
+    // Leader election, in the controller's own namespace only.
+    (
+        "coordination.k8s.io",
+        "leases",
+        &["get", "create", "update"],
+    ),
+];
+
 /// Everything `kulta run` is told.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -75,7 +106,6 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     controllers: JoinHandle<()>,
     lease: Option<JoinHandle<()>>,
-    others: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -90,9 +120,6 @@ impl Running {
         {
             tracing::warn!(%error, "lease task ended abnormally");
         }
-        for task in self.others {
-            task.abort();
-        }
     }
 
     /// Stop at once, releasing nothing: what a crash looks like to the others.
@@ -101,22 +128,8 @@ impl Running {
         if let Some(lease) = self.lease {
             lease.abort();
         }
-        for task in self.others {
-            task.abort();
-        }
-        // Nothing further may be written by anything still holding this leadership.
+        // The sink worker and the probe server stop when the shutdown sender goes away.
         drop(self.shutdown);
-    }
-
-    /// Wait until the controllers end (after a shutdown signal).
-    pub async fn wait(self) {
-        let _ = self.shutdown.send(true);
-        self.stop().await;
-    }
-
-    /// Signal shutdown without waiting.
-    pub fn signal(&self) {
-        let _ = self.shutdown.send(true);
     }
 }
 
@@ -195,7 +208,6 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
         shutdown,
         controllers,
         lease,
-        others: Vec::new(),
     })
 }
 

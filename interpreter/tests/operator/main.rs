@@ -4,7 +4,9 @@
 mod support;
 
 mod bad_input;
+mod binary;
 mod canary;
 mod leadership;
 mod requests;
+mod sharding;
 mod strategies;

@@ -120,9 +120,22 @@ impl Cluster {
 
     /// Create a Rollout named `web` with this strategy and image.
     pub async fn rollout(&self, replicas: i32, image: &str, strategy: Value) {
+        self.rollout_with("web", json!({}), replicas, image, strategy)
+            .await;
+    }
+
+    /// Create a Rollout with this name and these labels.
+    pub async fn rollout_with(
+        &self,
+        name: &str,
+        labels: Value,
+        replicas: i32,
+        image: &str,
+        strategy: Value,
+    ) {
         let rollout: Rollout = serde_json::from_value(json!({
             "apiVersion": "kulta.io/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": "web", "namespace": NS},
+            "metadata": {"name": name, "namespace": NS, "labels": labels},
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": {"app": "web"}},

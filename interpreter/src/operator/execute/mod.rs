@@ -86,10 +86,7 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
         .unwrap_or_else(|_| {
             Err(EffectFailure {
                 cause: ErrorCause::Timeout,
-                message: format!(
-                    "no answer within {}",
-                    humantime_seconds(ctx.settings.effect_timeout)
-                ),
+                message: format!("no answer within {:?}", ctx.settings.effect_timeout),
             })
         });
         match outcome {
@@ -112,10 +109,6 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
         }
     }
     executed
-}
-
-fn humantime_seconds(duration: Duration) -> String {
-    format!("{}s", duration.as_secs_f64())
 }
 
 async fn one(
