@@ -720,7 +720,7 @@ pub(crate) fn selector_matches(
 }
 
 /// A label selector in the string form of the scale subresource (`a=b,c in (d)`).
-pub(crate) fn selector_string(selector: &LabelSelector) -> String {
+pub fn selector_string(selector: &LabelSelector) -> String {
     let mut parts: Vec<String> = selector
         .match_labels
         .iter()

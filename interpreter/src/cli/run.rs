@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// Timeout of each effect (API write, query).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub effect_timeout: Duration,
+    /// Reconciles running at once per watched namespace.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: u16,
     /// Reconcile every rollout at least this often.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub resync: Duration,
@@ -107,6 +110,7 @@ impl RunArgs {
             cdevents_sink: self.cdevents_sink.clone(),
             sink_retry: Retry::default(),
             lease,
+            workers: self.workers,
             settings: Settings {
                 effect_timeout: self.effect_timeout,
                 resync: self.resync,

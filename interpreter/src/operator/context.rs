@@ -10,6 +10,7 @@ use kube::Client;
 use kube::runtime::events::Recorder as EventRecorder;
 use kulta::{EffectError, MetricResult};
 
+use super::cache::{Expect, ReplicaSetIndex};
 use super::lease::Leader;
 use super::record::Recorder;
 use super::sink::Sink;
@@ -75,7 +76,10 @@ pub struct Context {
     pub sink: Option<Sink>,
     /// Trace recording, when asked for.
     pub recorder: Option<Recorder>,
+    /// Owned ReplicaSets by watched scope (`None`: all namespaces).
+    pub indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
     pending: Mutex<BTreeMap<(String, String), Pending>>,
+    expectations: Mutex<BTreeMap<(String, String), BTreeMap<String, Expect>>>,
 }
 
 impl Context {
@@ -90,6 +94,7 @@ impl Context {
         events: EventRecorder,
         sink: Option<Sink>,
         recorder: Option<Recorder>,
+        indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
     ) -> Self {
         Context {
             client,
@@ -100,7 +105,46 @@ impl Context {
             events,
             sink,
             recorder,
+            indexes,
             pending: Mutex::new(BTreeMap::new()),
+            expectations: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The ReplicaSet index that covers a namespace.
+    pub fn index_for(&self, namespace: &str) -> Option<&Arc<ReplicaSetIndex>> {
+        self.indexes
+            .get(&Some(namespace.to_string()))
+            .or_else(|| self.indexes.get(&None))
+    }
+
+    /// After a ReplicaSet write: the next observation must show it.
+    pub fn expect(&self, namespace: &str, rollout: &str, replica_set: &str, expect: Expect) {
+        if let Ok(mut expectations) = self.expectations.lock() {
+            expectations
+                .entry((namespace.to_string(), rollout.to_string()))
+                .or_default()
+                .insert(replica_set.to_string(), expect);
+        }
+    }
+
+    /// What the next observation of this rollout's ReplicaSets must show.
+    pub fn expectations(&self, namespace: &str, rollout: &str) -> BTreeMap<String, Expect> {
+        self.expectations
+            .lock()
+            .ok()
+            .and_then(|expectations| {
+                expectations
+                    .get(&(namespace.to_string(), rollout.to_string()))
+                    .cloned()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The ReplicaSets were observed fresh: nothing more to wait for.
+    pub fn expectations_met(&self, namespace: &str, rollout: &str) {
+        if let Ok(mut expectations) = self.expectations.lock() {
+            expectations.remove(&(namespace.to_string(), rollout.to_string()));
         }
     }
 
@@ -164,6 +208,7 @@ impl Context {
         if let Ok(mut pending) = self.pending.lock() {
             pending.remove(&(namespace.to_string(), name.to_string()));
         }
+        self.expectations_met(namespace, name);
     }
 }
 

@@ -30,6 +30,9 @@ pub enum OperatorError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A reconcile task panicked or was cancelled.
+    #[error("reconcile task: {0}")]
+    Task(String),
     /// The object lacks a field the API always sets.
     #[error("{0} is missing")]
     Missing(&'static str),
@@ -45,6 +48,7 @@ impl OperatorError {
             OperatorError::Json(_) => "json",
             OperatorError::Serve { .. } => "serve",
             OperatorError::Missing(_) => "missing",
+            OperatorError::Task(_) => "task",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! to [`reconcile::reconcile`], which observes, calls the pure [`kulta::step`], and executes
 //! the effects; a lease loop drives [`kulta::lease_step`] so that only the leader acts.
 
+pub mod cache;
 pub mod context;
 pub mod error;
 pub mod execute;
@@ -27,7 +28,7 @@ use kube::api::ListParams;
 use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder as EventRecorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout, validate};
 use tokio::sync::watch;
@@ -91,6 +92,9 @@ pub struct Options {
     pub sink_retry: Retry,
     /// Leader election; without it this controller always acts.
     pub lease: Option<LeaseSettings>,
+    /// Reconciles running at once per watched namespace (kube-runtime's default is
+    /// unbounded, which floods the API server with thousands of requests at once).
+    pub workers: u16,
     /// Reconcile settings.
     pub settings: Settings,
 }
@@ -190,6 +194,15 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
             (Leader::always(), None)
         }
     };
+    let scopes: Vec<Option<String>> = if options.namespaces.is_empty() {
+        vec![None]
+    } else {
+        options.namespaces.iter().cloned().map(Some).collect()
+    };
+    let indexes = scopes
+        .iter()
+        .map(|scope| (scope.clone(), Arc::new(cache::ReplicaSetIndex::default())))
+        .collect();
     let ctx = Arc::new(Context::new(
         client.clone(),
         http,
@@ -199,8 +212,17 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
         events,
         sink,
         recorder,
+        indexes,
     ));
-    let controllers = tokio::spawn(run_controllers(client, options, ctx, probes, shutdown_rx));
+    let controllers = tokio::spawn(run_controllers(
+        client,
+        scopes,
+        options.selector,
+        options.workers,
+        ctx,
+        probes,
+        shutdown_rx,
+    ));
     Ok(Running {
         health,
         telemetry,
@@ -214,16 +236,13 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
 /// Wait for the Rollout API to answer (readiness), then run one controller per namespace.
 async fn run_controllers(
     client: Client,
-    options: Options,
+    scopes: Vec<Option<String>>,
+    selector: Option<String>,
+    workers: u16,
     ctx: Arc<Context>,
     probes: Arc<Probes>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let scopes: Vec<Option<String>> = if options.namespaces.is_empty() {
-        vec![None]
-    } else {
-        options.namespaces.iter().cloned().map(Some).collect()
-    };
     // Readiness: every watched scope lists Rollouts (the CRD is installed, RBAC allows it).
     let mut routes_served = false;
     for attempt in 0u32.. {
@@ -256,7 +275,8 @@ async fn run_controllers(
         controller(
             client.clone(),
             scope,
-            options.selector.clone(),
+            selector.clone(),
+            workers,
             routes_served,
             ctx.clone(),
             shutdown.clone(),
@@ -280,6 +300,7 @@ async fn controller(
     client: Client,
     namespace: Option<String>,
     selector: Option<String>,
+    workers: u16,
     watch_routes: bool,
     ctx: Arc<Context>,
     mut shutdown: watch::Receiver<bool>,
@@ -289,10 +310,21 @@ async fn controller(
     if let Some(selector) = &selector {
         rollouts = rollouts.labels(selector);
     }
-    let mut controller = Controller::new(scoped::<Rollout>(&client, scope), rollouts).owns(
+    // One watch of ReplicaSets feeds the index first, then wakes the owner.
+    let index = ctx.indexes.get(&namespace).cloned().unwrap_or_default();
+    let replica_sets = watcher::watcher(
         scoped::<ReplicaSet>(&client, scope),
         watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
-    );
+    )
+    .default_backoff()
+    .inspect(move |event| {
+        if let Ok(event) = event {
+            index.apply(event);
+        }
+    })
+    .touched_objects();
+    let mut controller =
+        Controller::new(scoped::<Rollout>(&client, scope), rollouts).owns_stream(replica_sets);
     let store = controller.store();
     let by_service = store.clone();
     controller = controller.watches(
@@ -315,6 +347,7 @@ async fn controller(
         let _ = shutdown.wait_for(|stopping| *stopping).await;
     };
     controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(workers))
         .reconcile_all_on(gained)
         .graceful_shutdown_on(stop)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

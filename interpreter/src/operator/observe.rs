@@ -3,6 +3,7 @@
 //! absent, and `step` makes of it what it will.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::Utc;
 use gateway_api::httproutes::HttpRoute;
@@ -15,9 +16,10 @@ use kulta::{
     REQUEST_ANNOTATION, Rollout, RolloutRef, validate,
 };
 
+use super::cache::observed;
 use super::context::Context;
 use super::error::OperatorError;
-use super::lease::from_timestamp;
+use super::telemetry::ReadFrom;
 
 /// Everything `step` needs to know about one rollout now.
 pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, OperatorError> {
@@ -38,7 +40,7 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
                 None
             }
         });
-    let replica_sets = owned_replica_sets(ctx, &namespace, &uid).await?;
+    let replica_sets = replica_sets(ctx, rollout, &namespace, &name, &uid).await?;
     let mut services = Vec::new();
     let mut http_route = None;
     if let Ok(plan) = validate(&rollout.spec) {
@@ -91,37 +93,55 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
     })
 }
 
-/// The ReplicaSets this rollout owns, listed from the API rather than a cache, so that a
-/// ReplicaSet created by the previous reconcile is never missed.
+/// How long a reconcile waits for the index to show its own last writes before it lists.
+const INDEX_PATIENCE: Duration = Duration::from_millis(500);
+
+/// The rollout's ReplicaSets: from the index when it shows this rollout's last writes, else
+/// listed from the API.
+async fn replica_sets(
+    ctx: &Context,
+    rollout: &Rollout,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<Vec<ObservedReplicaSet>, OperatorError> {
+    let expected = ctx.expectations(namespace, name);
+    if let Some(index) = ctx.index_for(namespace)
+        && let Some(sets) = index.owned(uid, &expected, INDEX_PATIENCE).await
+    {
+        ctx.expectations_met(namespace, name);
+        ctx.telemetry.replica_set_read(ReadFrom::Index);
+        return Ok(sets);
+    }
+    let seen = ctx.index_for(namespace).map(|index| index.describe(uid));
+    tracing::debug!(%namespace, rollout = %name, ?expected, ?seen, "the index has not caught up; listing");
+    let selector = kulta::validate::selector_string(&rollout.spec.selector);
+    let sets = owned_replica_sets(ctx, namespace, &selector, uid).await?;
+    ctx.expectations_met(namespace, name);
+    ctx.telemetry.replica_set_read(ReadFrom::Api);
+    Ok(sets)
+}
+
+/// The ReplicaSets this rollout owns, listed from the API. The Rollout's own selector narrows
+/// the list to its pods' ReplicaSets; the owner reference decides.
 async fn owned_replica_sets(
     ctx: &Context,
     namespace: &str,
+    selector: &str,
     uid: &str,
 ) -> Result<Vec<ObservedReplicaSet>, OperatorError> {
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
-    let listed = api
-        .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
-        .await?;
+    let labels = if selector.is_empty() {
+        POD_TEMPLATE_HASH_LABEL.to_string()
+    } else {
+        format!("{selector},{POD_TEMPLATE_HASH_LABEL}")
+    };
+    let listed = api.list(&ListParams::default().labels(&labels)).await?;
     let mut owned: Vec<ObservedReplicaSet> = listed
         .items
-        .into_iter()
+        .iter()
         .filter(|rs| rs.owner_references().iter().any(|owner| owner.uid == uid))
-        .filter_map(|rs| {
-            let revision = rs.labels().get(POD_TEMPLATE_HASH_LABEL)?.clone();
-            let status = rs.status.clone().unwrap_or_default();
-            Some(ObservedReplicaSet {
-                name: rs.name_any(),
-                revision,
-                replicas: rs.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1),
-                ready_replicas: status.ready_replicas.unwrap_or(0),
-                available_replicas: status.available_replicas.unwrap_or(0),
-                created_at: rs
-                    .metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|time| from_timestamp(time.0)),
-            })
-        })
+        .filter_map(observed)
         .collect();
     owned.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(owned)

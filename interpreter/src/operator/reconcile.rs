@@ -19,8 +19,16 @@ use super::telemetry::RolloutLabels;
 /// How soon to come back when answers are waiting for `step`.
 const ANSWERS_WAITING: Duration = Duration::from_millis(10);
 
-/// Reconcile one Rollout.
+/// Reconcile one Rollout on a task of its own: kube-runtime drives every reconcile future
+/// from one task, so without this all reconciles (and the watches feeding the index) would
+/// share one core.
 pub async fn reconcile(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, OperatorError> {
+    tokio::spawn(reconcile_here(object, ctx))
+        .await
+        .map_err(|error| OperatorError::Task(error.to_string()))?
+}
+
+async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, OperatorError> {
     if !ctx.leader.acting() {
         return Ok(Action::await_change());
     }
@@ -57,6 +65,10 @@ pub async fn reconcile(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action
     let failures = ctx.leave_pending(&namespace, &name, executed.results, executed.errors);
     if executed.stopped {
         tracing::info!(%namespace, rollout = %name, "lost the lease mid-reconcile; stopped writing");
+        return Ok(Action::await_change());
+    }
+    if after != before && !ctx.leader.acting() {
+        tracing::info!(%namespace, rollout = %name, "lost the lease before the status write; not writing");
         return Ok(Action::await_change());
     }
     if after != before {

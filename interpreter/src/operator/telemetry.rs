@@ -74,6 +74,20 @@ struct DeliveryLabels {
     outcome: &'static str,
 }
 
+/// Where a reconcile read its ReplicaSets from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The watch-fed index.
+    Index,
+    /// A list from the API (the index had not caught up with our own writes).
+    Api,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadLabels {
+    source: &'static str,
+}
+
 /// Every metric the operator exports, registered once.
 pub struct Telemetry {
     registry: Registry,
@@ -85,6 +99,7 @@ pub struct Telemetry {
     analysis: Family<AnalysisLabels, Counter>,
     leader: Gauge,
     cdevents: Family<DeliveryLabels, Counter>,
+    replica_set_reads: Family<ReadLabels, Counter>,
     encoded: Mutex<()>,
 }
 
@@ -140,8 +155,15 @@ impl Telemetry {
             "CDEvents delivered to the sink or given up on",
             cdevents.clone(),
         );
+        let replica_set_reads = Family::<ReadLabels, Counter>::default();
+        registry.register(
+            "replicaset_reads",
+            "Reconciles by where they read their ReplicaSets: the index or the API",
+            replica_set_reads.clone(),
+        );
         Telemetry {
             registry,
+            replica_set_reads,
             phase,
             weight,
             reconcile_duration,
@@ -181,6 +203,17 @@ impl Telemetry {
                 kind: kind.as_str(),
                 outcome: outcome.as_str(),
             })
+            .inc();
+    }
+
+    /// A reconcile read its ReplicaSets.
+    pub fn replica_set_read(&self, from: ReadFrom) {
+        let source = match from {
+            ReadFrom::Index => "index",
+            ReadFrom::Api => "api",
+        };
+        self.replica_set_reads
+            .get_or_create(&ReadLabels { source })
             .inc();
     }
 

@@ -141,8 +141,8 @@ async fn forbidden_writes_and_reads_are_reported_and_retried_until_allowed() {
 
     // Reads refused: nothing can be decided, so nothing is written; an Event says why.
     cluster.sim.inject(FaultRule::new(
-        Some(Verb::List),
-        Some("replicasets"),
+        Some(Verb::Get),
+        Some("services"),
         Fault::Fail(403),
     ));
     let v2 = cluster.ship("web:2").await;

@@ -7,6 +7,7 @@ mod bad_input;
 mod binary;
 mod canary;
 mod leadership;
+mod prometheus_auth;
 mod requests;
 mod sharding;
 mod strategies;

@@ -278,6 +278,7 @@ pub fn options(record: Option<&Path>, sink: Option<String>) -> Options {
             timeout: Duration::from_secs(1),
         },
         lease: None,
+        workers: 32,
         settings: Settings {
             effect_timeout: Duration::from_secs(3),
             resync: Duration::from_secs(10),
@@ -308,10 +309,10 @@ pub async fn start_operator(cluster: &Cluster, options: Options) -> Running {
         .unwrap()
 }
 
-/// A tiny HTTP server on 127.0.0.1: `answer` gets each request's path and body.
+/// A tiny HTTP server on 127.0.0.1: `answer` gets each request's head and body.
 pub async fn serve<F>(answer: F) -> SocketAddr
 where
-    F: Fn(&str, Bytes) -> (StatusCode, String) + Send + Sync + 'static,
+    F: Fn(&hyper::http::request::Parts, Bytes) -> (StatusCode, String) + Send + Sync + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -326,14 +327,13 @@ where
                 let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                     let answer = answer.clone();
                     async move {
-                        let path = request.uri().path().to_string();
-                        let body = request
-                            .into_body()
+                        let (head, body) = request.into_parts();
+                        let body = body
                             .collect()
                             .await
                             .map(|b| b.to_bytes())
                             .unwrap_or_default();
-                        let (status, text) = answer(&path, body);
+                        let (status, text) = answer(&head, body);
                         let mut response = Response::new(Full::new(Bytes::from(text)));
                         *response.status_mut() = status;
                         Ok::<_, Infallible>(response)

@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::{Api, ResourceExt};
 use kulta::{Effect, EffectError, ErrorCause, MetricResult, Rollout, validate};
 
+use super::cache::Expect;
 use super::context::Context;
 use super::error::{kube_cause, kube_message};
 use super::telemetry::Outcome;
@@ -90,7 +91,10 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
             })
         });
         match outcome {
-            Ok(()) => ctx.telemetry.effect(effect.kind(), Outcome::Ok),
+            Ok(()) => {
+                ctx.telemetry.effect(effect.kind(), Outcome::Ok);
+                expect(ctx, rollout, effect);
+            }
             Err(failure) => {
                 ctx.telemetry.effect(effect.kind(), Outcome::Error);
                 tracing::warn!(
@@ -109,6 +113,19 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
         }
     }
     executed
+}
+
+/// Remember what a successful ReplicaSet write must look like in the next observation.
+fn expect(ctx: &Context, rollout: &Rollout, effect: &Effect) {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let name = rollout.name_any();
+    let (replica_set, expect) = match effect {
+        Effect::ApplyReplicaSet { name, replicas, .. }
+        | Effect::ScaleReplicaSet { name, replicas } => (name, Expect::Replicas(*replicas)),
+        Effect::DeleteReplicaSet { name } => (name, Expect::Deleted),
+        _ => return,
+    };
+    ctx.expect(&namespace, &name, replica_set, expect);
 }
 
 async fn one(

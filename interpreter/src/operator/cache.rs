@@ -1,0 +1,199 @@
+//! An in-memory index of owned ReplicaSets, fed by a watch, so that a reconcile reads its
+//! ReplicaSets without listing the namespace (which makes a large cluster quadratic).
+//!
+//! A cache may lag the controller's own writes. Expectations close that gap: after writing a
+//! ReplicaSet, the controller expects to see the write (created with these replicas, scaled,
+//! deleted); a reconcile waits briefly for the index to show every expectation met and, if it
+//! does not in time, lists from the API instead. `step` never decides from a view older than
+//! its own last effects.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::ResourceExt;
+use kube::runtime::watcher::Event;
+use kulta::{ObservedReplicaSet, POD_TEMPLATE_HASH_LABEL};
+use tokio::sync::Notify;
+
+use super::lease::from_timestamp;
+
+/// What a reconcile expects the index to show after its ReplicaSet writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Present with these desired replicas.
+    Replicas(i32),
+    /// Gone.
+    Deleted,
+}
+
+/// ReplicaSets by owner uid, then by name.
+#[derive(Default)]
+struct Index {
+    by_owner: BTreeMap<String, BTreeMap<String, ObservedReplicaSet>>,
+    /// Restart buffer between `Init` and `InitDone`.
+    pending: Option<BTreeMap<String, BTreeMap<String, ObservedReplicaSet>>>,
+    synced: bool,
+}
+
+/// The index of one watched scope.
+#[derive(Default)]
+pub struct ReplicaSetIndex {
+    index: Mutex<Index>,
+    /// Reconciles waiting for an owner's ReplicaSets, woken only by that owner's events (a
+    /// single notifier would wake every waiting reconcile on every event).
+    waiting: Mutex<BTreeMap<String, Arc<Notify>>>,
+}
+
+/// A ReplicaSet as `step` sees it, if it carries a revision label and an owner.
+pub fn observed(rs: &ReplicaSet) -> Option<ObservedReplicaSet> {
+    let revision = rs.labels().get(POD_TEMPLATE_HASH_LABEL)?.clone();
+    let status = rs.status.clone().unwrap_or_default();
+    Some(ObservedReplicaSet {
+        name: rs.name_any(),
+        revision,
+        replicas: rs.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1),
+        ready_replicas: status.ready_replicas.unwrap_or(0),
+        available_replicas: status.available_replicas.unwrap_or(0),
+        created_at: rs
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|time| from_timestamp(time.0)),
+    })
+}
+
+fn owners(rs: &ReplicaSet) -> impl Iterator<Item = &str> {
+    rs.owner_references().iter().map(|owner| owner.uid.as_str())
+}
+
+fn insert(map: &mut BTreeMap<String, BTreeMap<String, ObservedReplicaSet>>, rs: &ReplicaSet) {
+    let Some(seen) = observed(rs) else { return };
+    for owner in owners(rs) {
+        map.entry(owner.to_string())
+            .or_default()
+            .insert(seen.name.clone(), seen.clone());
+    }
+}
+
+fn remove(map: &mut BTreeMap<String, BTreeMap<String, ObservedReplicaSet>>, rs: &ReplicaSet) {
+    let name = rs.name_any();
+    for owner in owners(rs) {
+        if let Some(sets) = map.get_mut(owner) {
+            sets.remove(&name);
+            if sets.is_empty() {
+                map.remove(owner);
+            }
+        }
+    }
+}
+
+impl ReplicaSetIndex {
+    /// Apply one watch event.
+    pub fn apply(&self, event: &Event<ReplicaSet>) {
+        let Ok(mut index) = self.index.lock() else {
+            return;
+        };
+        let touched: Option<Vec<String>> = match event {
+            Event::Apply(rs) | Event::Delete(rs) => Some(owners(rs).map(String::from).collect()),
+            Event::InitApply(_) => Some(Vec::new()),
+            Event::Init | Event::InitDone => None,
+        };
+        match event {
+            Event::Apply(rs) => insert(&mut index.by_owner, rs),
+            Event::Delete(rs) => remove(&mut index.by_owner, rs),
+            Event::Init => index.pending = Some(BTreeMap::new()),
+            Event::InitApply(rs) => {
+                if let Some(pending) = index.pending.as_mut() {
+                    insert(pending, rs);
+                }
+            }
+            Event::InitDone => {
+                if let Some(pending) = index.pending.take() {
+                    index.by_owner = pending;
+                }
+                index.synced = true;
+            }
+        }
+        drop(index);
+        let Ok(waiting) = self.waiting.lock() else {
+            return;
+        };
+        match touched {
+            Some(owners) => {
+                for owner in owners {
+                    if let Some(notify) = waiting.get(&owner) {
+                        notify.notify_waiters();
+                    }
+                }
+            }
+            None => waiting.values().for_each(|notify| notify.notify_waiters()),
+        }
+    }
+
+    /// The owner's ReplicaSets, sorted by name, if the index shows every expectation met.
+    fn owned_if(
+        &self,
+        uid: &str,
+        expected: &BTreeMap<String, Expect>,
+    ) -> Option<Vec<ObservedReplicaSet>> {
+        let index = self.index.lock().ok()?;
+        if !index.synced {
+            return None;
+        }
+        let sets = index.by_owner.get(uid);
+        let met = expected.iter().all(|(name, expect)| {
+            let seen = sets.and_then(|sets| sets.get(name));
+            match expect {
+                Expect::Replicas(replicas) => seen.is_some_and(|rs| rs.replicas == *replicas),
+                Expect::Deleted => seen.is_none(),
+            }
+        });
+        met.then(|| {
+            sets.map(|sets| sets.values().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The index's view of an owner's ReplicaSets as (name, replicas), for logs.
+    pub fn describe(&self, uid: &str) -> Vec<(String, i32)> {
+        self.index
+            .lock()
+            .ok()
+            .and_then(|index| {
+                index.by_owner.get(uid).map(|sets| {
+                    sets.values()
+                        .map(|rs| (rs.name.clone(), rs.replicas))
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    /// Wait up to `patience` for the index to show `expected`; `None` if it did not.
+    pub async fn owned(
+        &self,
+        uid: &str,
+        expected: &BTreeMap<String, Expect>,
+        patience: Duration,
+    ) -> Option<Vec<ObservedReplicaSet>> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let notify = self
+            .waiting
+            .lock()
+            .ok()?
+            .entry(uid.to_string())
+            .or_default()
+            .clone();
+        loop {
+            let notified = notify.notified();
+            if let Some(sets) = self.owned_if(uid, expected) {
+                return Some(sets);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
