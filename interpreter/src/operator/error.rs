@@ -85,3 +85,56 @@ pub fn is_not_found(error: &kube::Error) -> bool {
 pub fn is_conflict(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 409)
 }
+
+/// Why an effect or a delivery failed, in the terms `step` reports to a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// In a person's terms.
+    pub cause: ErrorCause,
+    /// The error.
+    pub message: String,
+}
+
+impl Failure {
+    /// A request that got no answer: refused, unresolvable, or timed out.
+    pub fn unanswered(error: &reqwest::Error) -> Self {
+        Failure {
+            cause: if error.is_timeout() {
+                ErrorCause::Timeout
+            } else {
+                ErrorCause::Unreachable
+            },
+            message: describe(error),
+        }
+    }
+}
+
+impl From<kube::Error> for Failure {
+    fn from(error: kube::Error) -> Self {
+        Failure {
+            cause: kube_cause(&error),
+            message: kube_message(&error),
+        }
+    }
+}
+
+impl From<crate::route::RouteError> for Failure {
+    fn from(error: crate::route::RouteError) -> Self {
+        Failure {
+            cause: ErrorCause::Invalid,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// A reqwest error with its causes, which is where "connection refused" hides.
+pub fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use kulta::ErrorCause;
 use tokio::sync::{mpsc, watch};
 
+use super::error::Failure;
 use super::telemetry::{Outcome, Telemetry};
 
 /// Events waiting for the sink; beyond this, new ones are refused (and reported).
@@ -38,21 +39,12 @@ impl Default for Retry {
     }
 }
 
-/// The last failed delivery, until one succeeds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SinkFailure {
-    /// Why.
-    pub cause: ErrorCause,
-    /// What went wrong.
-    pub message: String,
-}
-
 /// The handle reconciles use.
 #[derive(Clone)]
 pub struct Sink {
     url: String,
     queue: mpsc::Sender<Vec<u8>>,
-    failure: Arc<Mutex<Option<SinkFailure>>>,
+    failure: Arc<Mutex<Option<Failure>>>,
 }
 
 impl Sink {
@@ -87,15 +79,15 @@ impl Sink {
     }
 
     /// Queue a serialized CloudEvent; fails only when the queue is full.
-    pub fn send(&self, body: Vec<u8>) -> Result<(), SinkFailure> {
-        self.queue.try_send(body).map_err(|_| SinkFailure {
+    pub fn send(&self, body: Vec<u8>) -> Result<(), Failure> {
+        self.queue.try_send(body).map_err(|_| Failure {
             cause: ErrorCause::Server,
             message: format!("{QUEUE} events already wait for the sink; this one was dropped"),
         })
     }
 
     /// The last delivery failure, if no delivery succeeded since.
-    pub fn failure(&self) -> Option<SinkFailure> {
+    pub fn failure(&self) -> Option<Failure> {
         self.failure.lock().ok().and_then(|guard| guard.clone())
     }
 }
@@ -105,7 +97,7 @@ struct Worker {
     http: reqwest::Client,
     retry: Retry,
     telemetry: Arc<Telemetry>,
-    failure: Arc<Mutex<Option<SinkFailure>>>,
+    failure: Arc<Mutex<Option<Failure>>>,
 }
 
 impl Worker {
@@ -133,7 +125,7 @@ impl Worker {
         &self,
         body: Vec<u8>,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), SinkFailure> {
+    ) -> Result<(), Failure> {
         let mut backoff = self.retry.first_backoff;
         let mut last = None;
         for attempt in 1..=self.retry.attempts.max(1) {
@@ -153,7 +145,7 @@ impl Worker {
             }
             backoff = (backoff * 2).min(self.retry.max_backoff);
         }
-        let failure = last.unwrap_or(SinkFailure {
+        let failure = last.unwrap_or(Failure {
             cause: ErrorCause::Server,
             message: "not attempted".into(),
         });
@@ -161,7 +153,7 @@ impl Worker {
         Err(failure)
     }
 
-    async fn attempt(&self, body: Vec<u8>) -> Result<(), SinkFailure> {
+    async fn attempt(&self, body: Vec<u8>) -> Result<(), Failure> {
         let response = self
             .http
             .post(&self.url)
@@ -170,34 +162,15 @@ impl Worker {
             .body(body)
             .send()
             .await
-            .map_err(|error| SinkFailure {
-                cause: if error.is_timeout() {
-                    ErrorCause::Timeout
-                } else {
-                    ErrorCause::Unreachable
-                },
-                message: describe(&error),
-            })?;
+            .map_err(|error| Failure::unanswered(&error))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
         } else {
-            Err(SinkFailure {
+            Err(Failure {
                 cause: ErrorCause::Server,
                 message: format!("the sink answered {status}"),
             })
         }
     }
-}
-
-/// A reqwest error with its causes, which is where "connection refused" hides.
-pub fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -1,16 +1,12 @@
 //! Bad input: what is wrong shows up as a condition and an Event, the operator retries with
 //! backoff, and nothing panics or is lost.
 
-use std::time::Duration;
-
 use kulta::Phase;
 use kulta::status::{ConditionStatus, ConditionType, RolloutStatus};
 use kulta_apisim::faults::{Fault, FaultRule, Verb};
 use serde_json::json;
 
 use crate::support::*;
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 fn reconcile_error(status: &RolloutStatus) -> Option<(String, String)> {
     status
@@ -19,22 +15,13 @@ fn reconcile_error(status: &RolloutStatus) -> Option<(String, String)> {
         .map(|c| (c.reason.clone(), c.message.clone()))
 }
 
-async fn canary(cluster: &Cluster, analysis: Option<serde_json::Value>) {
+async fn half_canary(cluster: &Cluster, analysis: Option<serde_json::Value>) {
     let mut steps = vec![json!({"setWeight": 50})];
     if let Some(analysis) = analysis {
         steps.push(json!({"analysis": analysis}));
     }
     cluster
-        .rollout(
-            2,
-            "web:1",
-            json!({"canary": {
-                "stableService": "web-stable",
-                "canaryService": "web-canary",
-                "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
-                "steps": steps
-            }}),
-        )
+        .rollout(2, "web:1", canary(true, json!(steps), json!({})))
         .await;
 }
 
@@ -55,7 +42,7 @@ async fn a_missing_canary_service_is_named_until_it_appears() {
     let cluster = Cluster::start().await;
     cluster.service("web-stable").await;
     cluster.route("web").await;
-    canary(&cluster, None).await;
+    half_canary(&cluster, None).await;
     let operator = start_operator(&cluster, options(None, None)).await;
     let status = cluster
         .status_until("the missing Service reported", LIMIT, |s| {
@@ -84,9 +71,8 @@ async fn a_missing_canary_service_is_named_until_it_appears() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_httproute_holds_traffic_and_is_named_until_it_appears() {
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
-    canary(&cluster, None).await;
+    cluster.canary_services(false).await;
+    half_canary(&cluster, None).await;
     let operator = start_operator(&cluster, options(None, None)).await;
     cluster
         .status_until("the missing route reported", LIMIT, |s| {
@@ -102,27 +88,21 @@ async fn a_missing_httproute_holds_traffic_and_is_named_until_it_appears() {
         })
         .await;
     let v2 = cluster.ship("web:2").await;
-    cluster
-        .status_until("v2 stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
     operator.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbidden_writes_and_reads_are_reported_and_retried_until_allowed() {
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
-    cluster.route("web").await;
+    cluster.canary_services(true).await;
     // RBAC-style: the controller may not create ReplicaSets.
     cluster.sim.inject(FaultRule::new(
         Some(Verb::Create),
         Some("replicasets"),
         Fault::Fail(403),
     ));
-    canary(&cluster, None).await;
+    half_canary(&cluster, None).await;
     let operator = start_operator(&cluster, options(None, None)).await;
     let status = cluster
         .status_until("the refused create reported", LIMIT, |s| {
@@ -160,13 +140,7 @@ async fn forbidden_writes_and_reads_are_reported_and_retried_until_allowed() {
         }
     })
     .await;
-    let held = cluster
-        .rollouts()
-        .get_status("web")
-        .await
-        .unwrap()
-        .status
-        .unwrap();
+    let held = cluster.status().await;
     assert_eq!(
         held.phase,
         Some(Phase::Completed),
@@ -174,22 +148,16 @@ async fn forbidden_writes_and_reads_are_reported_and_retried_until_allowed() {
     );
     assert_ne!(held.stable_revision.as_deref(), Some(v2.as_str()));
     cluster.sim.clear_faults();
-    cluster
-        .status_until("v2 stable once reads are allowed", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
     operator.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_prometheus_is_named_and_the_analysis_pauses_for_a_person() {
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
-    cluster.route("web").await;
+    cluster.canary_services(true).await;
     let nobody = "http://127.0.0.1:1";
-    canary(
+    half_canary(
         &cluster,
         Some(error_rate_analysis(
             nobody,
@@ -198,11 +166,7 @@ async fn an_unreachable_prometheus_is_named_and_the_analysis_pauses_for_a_person
     )
     .await;
     let operator = start_operator(&cluster, options(None, None)).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     cluster.ship("web:2").await;
     let paused = cluster
         .status_until("the analysis paused as inconclusive", LIMIT, |s| {
@@ -225,17 +189,11 @@ async fn an_unreachable_prometheus_is_named_and_the_analysis_pauses_for_a_person
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_cdevents_sink_is_named_but_never_holds_the_rollout_up() {
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
-    cluster.route("web").await;
-    canary(&cluster, None).await;
+    cluster.canary_services(true).await;
+    half_canary(&cluster, None).await;
     let sink = "http://127.0.0.1:1/events".to_string();
     let operator = start_operator(&cluster, options(None, Some(sink))).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v2 = cluster.ship("web:2").await;
     let status = cluster
         .status_until("v2 stable with the sink reported", LIMIT, |s| {

@@ -13,8 +13,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const LIMIT: Duration = Duration::from_secs(60);
-
 fn plugin(kubeconfig: &std::path::Path, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_kubectl-kulta"))
         .args(args)
@@ -32,17 +30,12 @@ fn plugin(kubeconfig: &std::path::Path, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kulta_run_logs_json_obeys_the_plugin_and_hands_the_lease_back_on_sigterm() {
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
+    cluster.canary_services(false).await;
     cluster
         .rollout(
             2,
             "web:1",
-            json!({"canary": {
-                "stableService": "web-stable",
-                "canaryService": "web-canary",
-                "steps": [{"setWeight": 50}, {"pause": {}}]
-            }}),
+            canary(false, json!([{"setWeight": 50}, {"pause": {}}]), json!({})),
         )
         .await;
     let dir = tempfile::tempdir().unwrap();
@@ -76,11 +69,7 @@ async fn kulta_run_logs_json_obeys_the_plugin_and_hands_the_lease_back_on_sigter
         }
     });
 
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let listed = plugin(&kubeconfig, &["get", "-n", "default"]);
     assert!(
         listed.contains("web") && listed.contains("Completed"),
@@ -101,11 +90,7 @@ async fn kulta_run_logs_json_obeys_the_plugin_and_hands_the_lease_back_on_sigter
     );
     let said = plugin(&kubeconfig, &["promote", "web", "-n", "default"]);
     assert!(said.contains("requested promote:"), "{said}");
-    cluster
-        .status_until("v2 stable after the plugin's promote", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
 
     let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), NS);
     let held = leases.get("kulta-controller").await.unwrap();

@@ -1,35 +1,27 @@
 //! Canary end to end: traffic over the user's HTTPRoute, gated by a real Prometheus.
 
-use std::time::Duration;
-
-use kulta::Phase;
 use kulta::status::ConditionType;
 use serde_json::json;
 
 use crate::support::*;
 
-const LIMIT: Duration = Duration::from_secs(60);
-
 async fn canary_cluster(prometheus: &str) -> Cluster {
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
-    cluster.route("web").await;
+    cluster.canary_services(true).await;
     cluster
         .rollout(
             4,
             "web:1",
-            json!({"canary": {
-                "stableService": "web-stable",
-                "canaryService": "web-canary",
-                "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
-                "steps": [
+            canary(
+                true,
+                json!([
                     {"setWeight": 25},
                     {"pause": {"duration": "1s"}},
                     {"analysis": error_rate_analysis(prometheus, json!({"count": 2}))},
                     {"setWeight": 75}
-                ]
-            }}),
+                ]),
+                json!({}),
+            ),
         )
         .await;
     cluster
@@ -44,18 +36,10 @@ async fn a_canary_gated_by_prometheus_completes_emits_valid_cdevents_and_replays
     let cluster = canary_cluster(&prometheus.url).await;
     let operator = start_operator(&cluster, options(Some(record.path()), Some(sink_url))).await;
     let v1 = cluster.revision().await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     assert_eq!(cluster.selects("web-stable").await, Some(v1.clone()));
 
-    let v2 = kulta::pod_template_hash(&{
-        let mut template = cluster.rollouts().get("web").await.unwrap().spec.template;
-        template.spec.as_mut().unwrap().containers[0].image = Some("web:2".into());
-        template
-    });
+    let v2 = cluster.revision_for("web:2").await;
     exporter.error_rates(&[(&v2, 0.01)]);
     assert_eq!(cluster.ship("web:2").await, v2);
     cluster
@@ -64,11 +48,7 @@ async fn a_canary_gated_by_prometheus_completes_emits_valid_cdevents_and_replays
     let ((stable, canary), rules) = cluster.weights().await;
     assert_eq!((stable, canary), (Some(75), Some(25)));
     assert_eq!(rules, 2, "the user's other rule is kept");
-    let done = cluster
-        .status_until("v2 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    let done = cluster.stable_on(&v2).await;
     assert!(done.condition(ConditionType::ReconcileError).is_none());
     assert_eq!(cluster.weights().await.0, (Some(100), Some(0)));
     assert_eq!(cluster.selects("web-stable").await, Some(v2.clone()));

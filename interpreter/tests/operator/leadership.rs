@@ -3,12 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use kulta::Phase;
 use serde_json::json;
 
 use crate::support::*;
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 async fn scrape(operator: &kulta_interpreter::operator::Running) -> String {
     reqwest::get(format!("http://{}/metrics", operator.health.unwrap()))
@@ -22,20 +19,17 @@ async fn scrape(operator: &kulta_interpreter::operator::Running) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
-    cluster.route("web").await;
+    cluster.canary_services(true).await;
     cluster
         .rollout(
             4,
             "web:1",
-            json!({"canary": {
-                "stableService": "web-stable",
-                "canaryService": "web-canary",
-                "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
-                "steps": [{"setWeight": 25}, {"pause": {"duration": "2s"}},
-                          {"setWeight": 50}, {"pause": {"duration": "2s"}}]
-            }}),
+            canary(
+                true,
+                json!([{"setWeight": 25}, {"pause": {"duration": "2s"}},
+                          {"setWeight": 50}, {"pause": {"duration": "2s"}}]),
+                json!({}),
+            ),
         )
         .await;
     let with_lease = |identity: &str| {
@@ -53,11 +47,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
     })
     .await;
     let second = start_operator(&cluster, with_lease("second")).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v2 = cluster.ship("web:2").await;
     cluster
         .status_until("the canary at 25%", LIMIT, |s| s.current_weight == 25)
@@ -96,11 +86,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
         handover <= Duration::from_secs(3) + Duration::from_millis(900),
         "took {handover:?}; the lease lasts 3 s and standbys retry every 300 ms"
     );
-    cluster
-        .status_until("v2 to be stable under the new leader", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
     assert_eq!(cluster.weights().await.0, (Some(100), Some(0)));
     assert!(scrape(&second).await.contains("kulta_leader 1"));
     second.stop().await;

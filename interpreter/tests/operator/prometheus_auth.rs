@@ -1,7 +1,6 @@
 //! The bearer token for Prometheus, from a Secret or a file, read at every query.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use hyper::StatusCode;
 use k8s_openapi::api::core::v1::Secret;
@@ -12,8 +11,6 @@ use kulta_interpreter::operator::TokenSource;
 use serde_json::json;
 
 use crate::support::*;
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 /// A Prometheus stand-in that answers a healthy sample only to `Bearer <token>`, and keeps
 /// every Authorization header it saw.
@@ -44,18 +41,17 @@ async fn guarded_prometheus(token: &str) -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 async fn analysed_canary(cluster: &Cluster, prometheus: &str) {
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
+    cluster.canary_services(false).await;
     cluster
         .rollout(
             2,
             "web:1",
-            json!({"canary": {
-                "stableService": "web-stable",
-                "canaryService": "web-canary",
-                "steps": [{"setWeight": 50},
-                          {"analysis": error_rate_analysis(prometheus, json!({"count": 2}))}]
-            }}),
+            canary(
+                false,
+                json!([{"setWeight": 50},
+                          {"analysis": error_rate_analysis(prometheus, json!({"count": 2}))}]),
+                json!({}),
+            ),
         )
         .await;
 }
@@ -82,11 +78,7 @@ async fn the_token_comes_from_a_secret_and_a_wrong_one_is_reported_as_forbidden(
         key: "token".into(),
     });
     let operator = start_operator(&cluster, options).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v2 = cluster.ship("web:2").await;
     let refused = cluster
         .status_until("the refused query reported", LIMIT, |s| {
@@ -104,11 +96,7 @@ async fn the_token_comes_from_a_secret_and_a_wrong_one_is_reported_as_forbidden(
         )
         .await
         .unwrap();
-    cluster
-        .status_until("v2 stable once the token is right", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
     let seen = seen.lock().unwrap().clone();
     assert!(
         seen.contains(&"Bearer wrong".to_string()),
@@ -129,17 +117,9 @@ async fn the_token_comes_from_a_file() {
     let mut options = options(None, None);
     options.settings.prometheus_token = Some(TokenSource::File(path));
     let operator = start_operator(&cluster, options).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v2 = cluster.ship("web:2").await;
-    cluster
-        .status_until("v2 stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
     assert!(seen.lock().unwrap().iter().all(|h| h == "Bearer from-file"));
     operator.stop().await;
 }

@@ -1,31 +1,20 @@
 //! Requests through the annotation (what `kulta abort` and friends write), and a template
 //! change mid-rollout.
 
-use std::time::Duration;
-
 use kulta::{Phase, RequestAction};
 use kulta_interpreter::cli::control;
 use serde_json::json;
 
 use crate::support::*;
 
-const LIMIT: Duration = Duration::from_secs(60);
-
 async fn paused_canary_cluster() -> Cluster {
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
-    cluster.route("web").await;
+    cluster.canary_services(true).await;
     cluster
         .rollout(
             4,
             "web:1",
-            json!({"canary": {
-                "stableService": "web-stable",
-                "canaryService": "web-canary",
-                "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
-                "steps": [{"setWeight": 50}, {"pause": {}}]
-            }}),
+            canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({})),
         )
         .await;
     cluster
@@ -39,24 +28,14 @@ async fn canary_paused_at_half(cluster: &Cluster, revision: &str) {
                 && s.canary_revision.as_deref() == Some(revision)
         })
         .await;
-    eventually("the route at 50/50", LIMIT, || async {
-        match cluster.weights().await.0 {
-            (Some(50), Some(50)) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    cluster.weights_become(50, 50).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_rolls_back_and_retry_starts_again_from_the_first_step() {
     let cluster = paused_canary_cluster().await;
     let operator = start_operator(&cluster, options(None, None)).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v2 = cluster.ship("web:2").await;
     canary_paused_at_half(&cluster, &v2).await;
 
@@ -71,13 +50,7 @@ async fn abort_rolls_back_and_retry_starts_again_from_the_first_step() {
         "{:?}",
         aborted.conditions
     );
-    eventually("traffic back on stable", LIMIT, || async {
-        match cluster.weights().await.0 {
-            (Some(100), Some(0)) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    cluster.weights_become(100, 0).await;
 
     control::request(cluster.client.clone(), NS, "web", RequestAction::Retry)
         .await
@@ -86,11 +59,7 @@ async fn abort_rolls_back_and_retry_starts_again_from_the_first_step() {
     control::request(cluster.client.clone(), NS, "web", RequestAction::Promote)
         .await
         .unwrap();
-    cluster
-        .status_until("v2 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
     assert_eq!(cluster.weights().await.0, (Some(100), Some(0)));
     operator.stop().await;
 }
@@ -99,32 +68,14 @@ async fn abort_rolls_back_and_retry_starts_again_from_the_first_step() {
 async fn a_template_change_mid_rollout_abandons_the_canary_and_starts_the_new_one() {
     let cluster = paused_canary_cluster().await;
     let operator = start_operator(&cluster, options(None, None)).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v1 = cluster.revision().await;
     let v2 = cluster.ship("web:2").await;
     canary_paused_at_half(&cluster, &v2).await;
     let v3 = cluster.ship("web:3").await;
     canary_paused_at_half(&cluster, &v3).await;
-    let status = cluster
-        .rollouts()
-        .get_status("web")
-        .await
-        .unwrap()
-        .status
-        .unwrap();
+    let status = cluster.status().await;
     assert_eq!(status.stable_revision, Some(v1.clone()));
-    eventually("the abandoned canary scaled to zero", LIMIT, || async {
-        let replicas = cluster.replicas().await;
-        if replicas.contains(&(v2.clone(), 0)) && replicas.contains(&(v1.clone(), 4)) {
-            Ok(())
-        } else {
-            Err(format!("{replicas:?}"))
-        }
-    })
-    .await;
+    cluster.replicas_become(&[(&v2, 0), (&v1, 4)]).await;
     operator.stop().await;
 }

@@ -10,8 +10,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-const LIMIT: Duration = Duration::from_secs(60);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blue_green_waits_in_preview_until_a_person_promotes_it() {
     let cluster = Cluster::start().await;
@@ -30,11 +28,7 @@ async fn a_blue_green_waits_in_preview_until_a_person_promotes_it() {
         )
         .await;
     let operator = start_operator(&cluster, options(None, None)).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v1 = cluster.revision().await;
     let v2 = cluster.ship("web:2").await;
     cluster
@@ -48,13 +42,7 @@ async fn a_blue_green_waits_in_preview_until_a_person_promotes_it() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let waiting = cluster
-        .rollouts()
-        .get_status("web")
-        .await
-        .unwrap()
-        .status
-        .unwrap();
+    let waiting = cluster.status().await;
     assert_eq!(
         waiting.phase,
         Some(Phase::Preview),
@@ -65,11 +53,7 @@ async fn a_blue_green_waits_in_preview_until_a_person_promotes_it() {
     control::request(cluster.client.clone(), NS, "web", RequestAction::Promote)
         .await
         .unwrap();
-    cluster
-        .status_until("v2 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
     assert_eq!(cluster.selects("web-active").await, Some(v2.clone()));
     eventually(
         "the old revision scaled down after the delay",
@@ -98,18 +82,10 @@ async fn a_simple_rolling_update_replaces_every_pod() {
         )
         .await;
     let operator = start_operator(&cluster, options(None, None)).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v1 = cluster.revision().await;
     let v2 = cluster.ship("web:2").await;
-    cluster
-        .status_until("v2 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed) && s.stable_revision.as_deref() == Some(v2.as_str())
-        })
-        .await;
+    cluster.stable_on(&v2).await;
     let replicas = cluster.replicas().await;
     assert!(
         replicas.contains(&(v2, 3)) && replicas.contains(&(v1, 0)),
@@ -123,34 +99,18 @@ async fn a_canary_whose_error_rate_goes_bad_is_rolled_back_and_says_why() {
     let (exporter, target) = Exporter::start().await;
     let prometheus = Prometheus::start(target).await;
     let cluster = Cluster::start().await;
-    cluster.service("web-stable").await;
-    cluster.service("web-canary").await;
-    cluster.route("web").await;
+    cluster.canary_services(true).await;
     cluster
         .rollout(
             4,
             "web:1",
-            json!({"canary": {
-                "stableService": "web-stable",
-                "canaryService": "web-canary",
-                "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
-                "analysis": error_rate_analysis(&prometheus.url, json!({"startingStep": 1})),
-                "steps": [{"setWeight": 50}, {"pause": {}}]
-            }}),
+            canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({"analysis": error_rate_analysis(&prometheus.url, json!({"startingStep": 1}))})),
         )
         .await;
     let operator = start_operator(&cluster, options(None, None)).await;
-    cluster
-        .status_until("v1 to be stable", LIMIT, |s| {
-            s.phase == Some(Phase::Completed)
-        })
-        .await;
+    cluster.settled().await;
     let v1 = cluster.revision().await;
-    let v2 = kulta::pod_template_hash(&{
-        let mut template = cluster.rollouts().get("web").await.unwrap().spec.template;
-        template.spec.as_mut().unwrap().containers[0].image = Some("web:2".into());
-        template
-    });
+    let v2 = cluster.revision_for("web:2").await;
     exporter.error_rates(&[(&v2, 0.5)]);
     cluster.ship("web:2").await;
     let failed = cluster
@@ -169,23 +129,9 @@ async fn a_canary_whose_error_rate_goes_bad_is_rolled_back_and_says_why() {
         "names metric, value and bound: {}",
         why.message
     );
-    eventually("traffic back on stable", LIMIT, || async {
-        match cluster.weights().await.0 {
-            (Some(100), Some(0)) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    cluster.weights_become(100, 0).await;
     assert_eq!(cluster.selects("web-stable").await, Some(v1.clone()));
-    eventually("the canary scaled to zero", LIMIT, || async {
-        let replicas = cluster.replicas().await;
-        if replicas.contains(&(v2.clone(), 0)) && replicas.contains(&(v1.clone(), 4)) {
-            Ok(())
-        } else {
-            Err(format!("{replicas:?}"))
-        }
-    })
-    .await;
+    cluster.replicas_become(&[(&v2, 0), (&v1, 4)]).await;
     let reasons = cluster.event_reasons().await;
     assert!(reasons.iter().any(|r| r == "AnalysisFailed"), "{reasons:?}");
     operator.stop().await;

@@ -28,6 +28,26 @@ use tokio::net::TcpListener;
 
 pub const NS: &str = "default";
 
+/// How long any one wait may take.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// A canary strategy over `web-stable` / `web-canary`, through the HTTPRoute `web` when
+/// `routed`, with these steps; `extra` fields are added to it.
+pub fn canary(routed: bool, steps: Value, extra: Value) -> Value {
+    let mut strategy = json!({
+        "stableService": "web-stable",
+        "canaryService": "web-canary",
+        "steps": steps,
+    });
+    if routed {
+        strategy["trafficRouting"] = json!({"gatewayAPI": {"httpRoute": "web"}});
+    }
+    if let (Some(strategy), Some(extra)) = (strategy.as_object_mut(), extra.as_object()) {
+        strategy.extend(extra.clone());
+    }
+    json!({"canary": strategy})
+}
+
 /// A bounded wait: polls `check` every 50 ms until it returns `Some`, or panics with `what`
 /// and the last thing seen.
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
@@ -166,6 +186,80 @@ impl Cluster {
     pub async fn revision(&self) -> String {
         let rollout = self.rollouts().get("web").await.unwrap();
         kulta::pod_template_hash(&rollout.spec.template)
+    }
+
+    /// The canary's Services and, when `routed`, the user's HTTPRoute `web`.
+    pub async fn canary_services(&self, routed: bool) {
+        self.service("web-stable").await;
+        self.service("web-canary").await;
+        if routed {
+            self.route("web").await;
+        }
+    }
+
+    /// The revision the template would have with this image.
+    pub async fn revision_for(&self, image: &str) -> String {
+        let mut template = self.rollouts().get("web").await.unwrap().spec.template;
+        template.spec.as_mut().unwrap().containers[0].image = Some(image.into());
+        kulta::pod_template_hash(&template)
+    }
+
+    /// Wait until the first revision is stable.
+    pub async fn settled(&self) -> RolloutStatus {
+        self.status_until("the first revision to be stable", LIMIT, |s| {
+            s.phase == Some(kulta::Phase::Completed)
+        })
+        .await
+    }
+
+    /// Wait until `revision` is stable.
+    pub async fn stable_on(&self, revision: &str) -> RolloutStatus {
+        self.status_until(&format!("{revision} to be stable"), LIMIT, |s| {
+            s.phase == Some(kulta::Phase::Completed)
+                && s.stable_revision.as_deref() == Some(revision)
+        })
+        .await
+    }
+
+    /// Wait until the route carries (stable, canary).
+    pub async fn weights_become(&self, stable: i32, canary: i32) {
+        eventually(
+            &format!("the route at {stable}/{canary}"),
+            LIMIT,
+            || async {
+                match self.weights().await.0 {
+                    (Some(s), Some(c)) if (s, c) == (stable, canary) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Wait until these revisions have these desired replicas.
+    pub async fn replicas_become(&self, wanted: &[(&str, i32)]) {
+        eventually(&format!("replicas {wanted:?}"), LIMIT, || async {
+            let replicas = self.replicas().await;
+            let all = wanted
+                .iter()
+                .all(|(revision, n)| replicas.contains(&(revision.to_string(), *n)));
+            if all {
+                Ok(())
+            } else {
+                Err(format!("{replicas:?}"))
+            }
+        })
+        .await;
+    }
+
+    /// The Rollout `web`'s status now.
+    pub async fn status(&self) -> RolloutStatus {
+        self.rollouts()
+            .get_status("web")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default()
     }
 
     /// Wait until the status satisfies `check`.

@@ -22,8 +22,5 @@ pub fn emit(ctx: &Context, event: &CdEvent) -> Result<(), EffectFailure> {
         cause: ErrorCause::Invalid,
         message: error.to_string(),
     })?;
-    sink.send(body).map_err(|failure| EffectFailure {
-        cause: failure.cause,
-        message: failure.message,
-    })
+    sink.send(body)
 }

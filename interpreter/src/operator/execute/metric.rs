@@ -8,7 +8,7 @@ use kube::Api;
 use kulta::{ErrorCause, MetricQuery, MetricResult, MetricValue};
 
 use crate::operator::context::{Context, TokenSource};
-use crate::operator::sink::describe;
+use crate::operator::error::describe;
 
 use super::EffectFailure;
 
@@ -37,14 +37,10 @@ async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, EffectFa
     if let Some(source) = &ctx.settings.prometheus_token {
         request = request.bearer_auth(token(ctx, source).await?);
     }
-    let response = request.send().await.map_err(|error| EffectFailure {
-        cause: if error.is_timeout() {
-            ErrorCause::Timeout
-        } else {
-            ErrorCause::Unreachable
-        },
-        message: describe(&error),
-    })?;
+    let response = request
+        .send()
+        .await
+        .map_err(|error| EffectFailure::unanswered(&error))?;
     let status = response.status();
     let body = response.bytes().await.map_err(|error| EffectFailure {
         cause: ErrorCause::Server,

@@ -20,38 +20,11 @@ use kulta::{Effect, EffectError, ErrorCause, MetricResult, Rollout, validate};
 
 use super::cache::Expect;
 use super::context::Context;
-use super::error::{kube_cause, kube_message};
+pub use super::error::Failure as EffectFailure;
 use super::telemetry::Outcome;
 
 /// The field manager of every write KULTA makes.
 pub const FIELD_MANAGER: &str = "kulta";
-
-/// Why one effect failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EffectFailure {
-    /// In a person's terms.
-    pub cause: ErrorCause,
-    /// The error.
-    pub message: String,
-}
-
-impl From<kube::Error> for EffectFailure {
-    fn from(error: kube::Error) -> Self {
-        EffectFailure {
-            cause: kube_cause(&error),
-            message: kube_message(&error),
-        }
-    }
-}
-
-impl From<crate::route::RouteError> for EffectFailure {
-    fn from(error: crate::route::RouteError) -> Self {
-        EffectFailure {
-            cause: ErrorCause::Invalid,
-            message: error.to_string(),
-        }
-    }
-}
 
 /// What executing one `step`'s effects produced.
 #[derive(Debug, Default)]
