@@ -98,3 +98,49 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
             .unwrap();
     assert_eq!(lease.spec.unwrap().holder_identity, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_stops_acting_within_the_renew_deadline() {
+    use kulta_apisim::faults::{Fault, FaultRule, Verb};
+    let cluster = Cluster::start().await;
+    let mut options = options(None, None);
+    options.lease = Some(lease("lonely"));
+    let operator = start_operator(&cluster, options).await;
+    eventually("it leads", LIMIT, || async {
+        if operator.leader.acting() {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    cluster.sim.inject(FaultRule::new(
+        Some(Verb::Update),
+        Some("leases"),
+        Fault::Fail(500),
+    ));
+    let refused = Instant::now();
+    eventually("it stops acting", Duration::from_secs(5), || async {
+        if operator.leader.acting() {
+            Err("still acting".into())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    let stopped = refused.elapsed();
+    assert!(
+        stopped <= Duration::from_secs(2) + Duration::from_millis(400),
+        "renew deadline 2 s, stopped after {stopped:?}"
+    );
+    cluster.sim.clear_faults();
+    eventually("it leads again", LIMIT, || async {
+        if operator.leader.acting() {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    operator.stop().await;
+}

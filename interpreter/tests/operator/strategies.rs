@@ -107,7 +107,8 @@ async fn a_canary_whose_error_rate_goes_bad_is_rolled_back_and_says_why() {
             canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({"analysis": error_rate_analysis(&prometheus.url, json!({"startingStep": 1}))})),
         )
         .await;
-    let operator = start_operator(&cluster, options(None, None)).await;
+    let (sink, sink_url) = SinkLog::start().await;
+    let operator = start_operator(&cluster, options(None, Some(sink_url))).await;
     cluster.settled().await;
     let v1 = cluster.revision().await;
     let v2 = cluster.revision_for("web:2").await;
@@ -134,5 +135,22 @@ async fn a_canary_whose_error_rate_goes_bad_is_rolled_back_and_says_why() {
     cluster.replicas_become(&[(&v2, 0), (&v1, 4)]).await;
     let reasons = cluster.event_reasons().await;
     assert!(reasons.iter().any(|r| r == "AnalysisFailed"), "{reasons:?}");
+    // The rollback is announced, and the event is valid CDEvents.
+    let rolledback = eventually("the rolledback CDEvent", LIMIT, || async {
+        let events = sink.events();
+        events
+            .iter()
+            .find(|e| {
+                e["type"]
+                    .as_str()
+                    .is_some_and(|t| t.contains(".rolledback."))
+            })
+            .cloned()
+            .ok_or_else(|| format!("{:?}", sink.types()))
+    })
+    .await;
+    if let Err(errors) = validate_cdevent(&rolledback) {
+        panic!("{rolledback:#}\n{errors:#?}");
+    }
     operator.stop().await;
 }
