@@ -25,18 +25,6 @@ async fn half_canary(cluster: &Cluster, analysis: Option<serde_json::Value>) {
         .await;
 }
 
-async fn has_event(cluster: &Cluster, reason: &str) {
-    eventually(&format!("an Event {reason}"), LIMIT, || async {
-        let reasons = cluster.event_reasons().await;
-        if reasons.iter().any(|r| r == reason) {
-            Ok(())
-        } else {
-            Err(format!("{reasons:?}"))
-        }
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_canary_service_is_named_until_it_appears() {
     let cluster = Cluster::start().await;
@@ -56,7 +44,7 @@ async fn a_missing_canary_service_is_named_until_it_appears() {
         Some(cluster.revision().await),
         "state kept"
     );
-    has_event(&cluster, "TargetNotFound").await;
+    cluster.event_recorded("TargetNotFound").await;
     cluster.service("web-canary").await;
     let done = cluster
         .status_until("recovery", LIMIT, |s| {
@@ -64,7 +52,7 @@ async fn a_missing_canary_service_is_named_until_it_appears() {
         })
         .await;
     assert!(done.condition(ConditionType::ReconcileError).is_none());
-    has_event(&cluster, "ReconcileRecovered").await;
+    cluster.event_recorded("ReconcileRecovered").await;
     operator.stop().await;
 }
 
@@ -111,7 +99,7 @@ async fn forbidden_writes_and_reads_are_reported_and_retried_until_allowed() {
         .await;
     let (_, message) = reconcile_error(&status).unwrap();
     assert!(message.starts_with("ReplicaSet web-"), "{message}");
-    has_event(&cluster, "Forbidden").await;
+    cluster.event_recorded("Forbidden").await;
     cluster.sim.clear_faults();
     cluster
         .status_until("v1 stable once allowed", LIMIT, |s| {
@@ -180,7 +168,7 @@ async fn an_unreachable_prometheus_is_named_and_the_analysis_pauses_for_a_person
     );
     assert_eq!(paused.current_weight, 50, "never promoted on no data");
     // The failed query was also reported as it happened.
-    has_event(&cluster, "Unreachable").await;
+    cluster.event_recorded("Unreachable").await;
     let why = paused.condition(ConditionType::Paused).unwrap();
     assert_eq!(why.reason, "AnalysisInconclusive");
     operator.stop().await;

@@ -6,7 +6,8 @@ use hyper::StatusCode;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::PostParams;
-use kulta::Phase;
+use kulta::{Phase, RequestAction};
+use kulta_interpreter::cli::control;
 use kulta_interpreter::operator::TokenSource;
 use serde_json::json;
 
@@ -49,7 +50,7 @@ async fn analysed_canary(cluster: &Cluster, prometheus: &str) {
             canary(
                 false,
                 json!([{"setWeight": 50},
-                          {"analysis": error_rate_analysis(prometheus, json!({"count": 2}))}]),
+                          {"analysis": error_rate_analysis(prometheus, json!({"count": 2, "inconclusiveLimit": 1}))}]),
                 json!({}),
             ),
         )
@@ -80,12 +81,16 @@ async fn the_token_comes_from_a_secret_and_a_wrong_one_is_reported_as_forbidden(
     let operator = start_operator(&cluster, options).await;
     cluster.settled().await;
     let v2 = cluster.ship("web:2").await;
+    // Refused queries are inconclusive, never a success: the analysis pauses for a person, and
+    // both the Event and the pause message say what Prometheus answered.
     let refused = cluster
-        .status_until("the refused query reported", LIMIT, |s| {
-            s.conditions.iter().any(|c| c.reason == "Forbidden")
+        .status_until("the analysis paused", LIMIT, |s| {
+            s.phase == Some(Phase::Paused)
         })
         .await;
-    assert_ne!(refused.phase, Some(Phase::Completed));
+    let message = refused.message.unwrap_or_default();
+    assert!(message.contains("401"), "{message}");
+    cluster.event_recorded("Forbidden").await;
     // Rotate the Secret: the next query uses the new token.
     let rotated = json!({"data": {"token": "czNjcmV0"}});
     secrets
@@ -94,6 +99,9 @@ async fn the_token_comes_from_a_secret_and_a_wrong_one_is_reported_as_forbidden(
             &kube::api::PatchParams::default(),
             &kube::api::Patch::Merge(&rotated),
         )
+        .await
+        .unwrap();
+    control::request(cluster.client.clone(), NS, "web", RequestAction::Resume)
         .await
         .unwrap();
     cluster.stable_on(&v2).await;

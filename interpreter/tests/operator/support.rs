@@ -262,6 +262,19 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// Wait until an Event with this reason is recorded.
+    pub async fn event_recorded(&self, reason: &str) {
+        eventually(&format!("an Event {reason}"), LIMIT, || async {
+            let reasons = self.event_reasons().await;
+            if reasons.iter().any(|r| r == reason) {
+                Ok(())
+            } else {
+                Err(format!("{reasons:?}"))
+            }
+        })
+        .await;
+    }
+
     /// Wait until the status satisfies `check`.
     pub async fn status_until(
         &self,
