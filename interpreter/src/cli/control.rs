@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use kulta::{REQUEST_ANNOTATION, RequestAction, Rollout};
+use kulta::{REQUEST_ANNOTATION, RequestAction, Rollout, RolloutStatus};
 use serde_json::json;
 
 /// Why a control command failed.
@@ -82,10 +82,8 @@ pub async fn get(
             "{:<16} {:<28} {:<12} {:>4} {:>6}  {:<12} {:<12}",
             rollout.namespace().unwrap_or_default(),
             rollout.name_any(),
-            status.phase.map_or("-", |phase| phase.as_str()),
-            status
-                .current_step_index
-                .map_or_else(|| "-".to_string(), |step| step.to_string()),
+            phase_text(&status),
+            step_text(&status),
             status.current_weight,
             status.stable_revision.as_deref().unwrap_or("-"),
             status.canary_revision.as_deref().unwrap_or("-"),
@@ -122,10 +120,8 @@ pub async fn status(
             out,
             "{} phase={} step={} weight={} {}",
             chrono::Utc::now().format("%H:%M:%S"),
-            status.phase.map_or("-", |phase| phase.as_str()),
-            status
-                .current_step_index
-                .map_or_else(|| "-".to_string(), |step| step.to_string()),
+            phase_text(&status),
+            step_text(&status),
             status.current_weight,
             status.message.as_deref().unwrap_or(""),
         )?;
@@ -146,11 +142,7 @@ fn describe(rollout: &Rollout, out: &mut impl Write) -> Result<(), ControlError>
         rollout.namespace().unwrap_or_default(),
         rollout.name_any()
     )?;
-    writeln!(
-        out,
-        "Phase:     {}",
-        status.phase.map_or("-", |phase| phase.as_str())
-    )?;
+    writeln!(out, "Phase:     {}", phase_text(&status))?;
     if let Some(step) = status.current_step_index {
         writeln!(out, "Step:      {step}")?;
     }
@@ -182,4 +174,14 @@ fn describe(rollout: &Rollout, out: &mut impl Write) -> Result<(), ControlError>
         )?;
     }
     Ok(())
+}
+
+fn phase_text(status: &RolloutStatus) -> &'static str {
+    status.phase.map_or("-", |phase| phase.as_str())
+}
+
+fn step_text(status: &RolloutStatus) -> String {
+    status
+        .current_step_index
+        .map_or_else(|| "-".to_string(), |step| step.to_string())
 }

@@ -161,32 +161,12 @@ pub fn main() -> ExitCode {
             } else {
                 RequestAction::Promote
             };
-            ask(&namespace, &name, action, &mut out)
+            ask(&Target { name, namespace }, action, &mut out)
         }
-        Command::Abort(target) => ask(
-            &target.namespace,
-            &target.name,
-            RequestAction::Abort,
-            &mut out,
-        ),
-        Command::Retry(target) => ask(
-            &target.namespace,
-            &target.name,
-            RequestAction::Retry,
-            &mut out,
-        ),
-        Command::Pause(target) => ask(
-            &target.namespace,
-            &target.name,
-            RequestAction::Pause,
-            &mut out,
-        ),
-        Command::Resume(target) => ask(
-            &target.namespace,
-            &target.name,
-            RequestAction::Resume,
-            &mut out,
-        ),
+        Command::Abort(target) => ask(&target, RequestAction::Abort, &mut out),
+        Command::Retry(target) => ask(&target, RequestAction::Retry, &mut out),
+        Command::Pause(target) => ask(&target, RequestAction::Pause, &mut out),
+        Command::Resume(target) => ask(&target, RequestAction::Resume, &mut out),
     };
     let flushed = out.flush();
     match (result, flushed) {
@@ -207,12 +187,8 @@ fn on_runtime(
     runtime.block_on(work)
 }
 
-fn ask(
-    namespace: &str,
-    name: &str,
-    action: RequestAction,
-    out: &mut impl Write,
-) -> Result<Outcome, CliError> {
+fn ask(target: &Target, action: RequestAction, out: &mut impl Write) -> Result<Outcome, CliError> {
+    let Target { name, namespace } = target;
     on_runtime(async {
         let client = control::client().await?;
         let value = control::request(client, namespace, name, action).await?;

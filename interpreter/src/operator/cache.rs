@@ -156,21 +156,6 @@ impl ReplicaSetIndex {
         })
     }
 
-    /// The index's view of an owner's ReplicaSets as (name, replicas), for logs.
-    pub fn describe(&self, uid: &str) -> Vec<(String, i32)> {
-        self.index
-            .lock()
-            .ok()
-            .and_then(|index| {
-                index.by_owner.get(uid).map(|sets| {
-                    sets.values()
-                        .map(|rs| (rs.name.clone(), rs.replicas))
-                        .collect()
-                })
-            })
-            .unwrap_or_default()
-    }
-
     /// Wait up to `patience` for the index to show `expected`; `None` if it did not.
     pub async fn owned(
         &self,

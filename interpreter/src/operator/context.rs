@@ -47,15 +47,17 @@ pub struct Settings {
     pub cdevents_source: String,
 }
 
-/// Results of the last execution of a rollout's effects, for its next `step`.
+/// What one reconcile of a rollout leaves for the next.
 #[derive(Default)]
-pub struct Pending {
-    /// Metric answers.
-    pub results: Vec<MetricResult>,
-    /// Failed effects.
-    pub errors: Vec<EffectError>,
+struct Pending {
+    /// Metric answers, for the next `step`.
+    results: Vec<MetricResult>,
+    /// Failed effects, for the next `step`.
+    errors: Vec<EffectError>,
     /// Reconciles in a row with failed effects or failed observations, for backoff.
-    pub failures_in_a_row: u32,
+    failures_in_a_row: u32,
+    /// ReplicaSet writes the next observation must show, by ReplicaSet name.
+    expected: BTreeMap<String, Expect>,
 }
 
 /// The reconcile context.
@@ -79,7 +81,6 @@ pub struct Context {
     /// Owned ReplicaSets by watched scope (`None`: all namespaces).
     pub indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
     pending: Mutex<BTreeMap<(String, String), Pending>>,
-    expectations: Mutex<BTreeMap<(String, String), BTreeMap<String, Expect>>>,
 }
 
 impl Context {
@@ -107,7 +108,6 @@ impl Context {
             recorder,
             indexes,
             pending: Mutex::new(BTreeMap::new()),
-            expectations: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -118,52 +118,55 @@ impl Context {
             .or_else(|| self.indexes.get(&None))
     }
 
-    /// After a ReplicaSet write: the next observation must show it.
-    pub fn expect(&self, namespace: &str, rollout: &str, replica_set: &str, expect: Expect) {
-        if let Ok(mut expectations) = self.expectations.lock() {
-            expectations
-                .entry((namespace.to_string(), rollout.to_string()))
-                .or_default()
-                .insert(replica_set.to_string(), expect);
+    /// Work on a rollout's entry under the lock; `fallback` if the lock is poisoned.
+    fn with_pending<T>(
+        &self,
+        namespace: &str,
+        name: &str,
+        fallback: T,
+        work: impl FnOnce(&mut Pending) -> T,
+    ) -> T {
+        match self.pending.lock() {
+            Ok(mut pending) => work(
+                pending
+                    .entry((namespace.to_string(), name.to_string()))
+                    .or_default(),
+            ),
+            Err(_) => fallback,
         }
+    }
+
+    /// After a ReplicaSet write: the next observation must show it.
+    pub fn expect_write(&self, namespace: &str, rollout: &str, replica_set: &str, write: Expect) {
+        self.with_pending(namespace, rollout, (), |entry| {
+            entry.expected.insert(replica_set.to_string(), write);
+        });
     }
 
     /// What the next observation of this rollout's ReplicaSets must show.
-    pub fn expectations(&self, namespace: &str, rollout: &str) -> BTreeMap<String, Expect> {
-        self.expectations
-            .lock()
-            .ok()
-            .and_then(|expectations| {
-                expectations
-                    .get(&(namespace.to_string(), rollout.to_string()))
-                    .cloned()
-            })
-            .unwrap_or_default()
+    pub fn expected_writes(&self, namespace: &str, rollout: &str) -> BTreeMap<String, Expect> {
+        self.with_pending(namespace, rollout, BTreeMap::new(), |entry| {
+            entry.expected.clone()
+        })
     }
 
-    /// The ReplicaSets were observed fresh: nothing more to wait for.
-    pub fn expectations_met(&self, namespace: &str, rollout: &str) {
-        if let Ok(mut expectations) = self.expectations.lock() {
-            expectations.remove(&(namespace.to_string(), rollout.to_string()));
-        }
+    /// The ReplicaSets were observed showing every write: nothing more to wait for.
+    pub fn writes_seen(&self, namespace: &str, rollout: &str) {
+        self.with_pending(namespace, rollout, (), |entry| entry.expected.clear());
     }
 
-    /// Take what the last execution left for this rollout.
+    /// Take what the last execution left for this rollout's `step`.
     pub fn take_pending(
         &self,
         namespace: &str,
         name: &str,
     ) -> (Vec<MetricResult>, Vec<EffectError>) {
-        let Ok(mut pending) = self.pending.lock() else {
-            return (Vec::new(), Vec::new());
-        };
-        let entry = pending
-            .entry((namespace.to_string(), name.to_string()))
-            .or_default();
-        (
-            std::mem::take(&mut entry.results),
-            std::mem::take(&mut entry.errors),
-        )
+        self.with_pending(namespace, name, (Vec::new(), Vec::new()), |entry| {
+            (
+                std::mem::take(&mut entry.results),
+                std::mem::take(&mut entry.errors),
+            )
+        })
     }
 
     /// Leave results and errors for this rollout's next `step`; returns how many reconciles
@@ -175,32 +178,24 @@ impl Context {
         results: Vec<MetricResult>,
         errors: Vec<EffectError>,
     ) -> u32 {
-        let Ok(mut pending) = self.pending.lock() else {
-            return 0;
-        };
-        let entry = pending
-            .entry((namespace.to_string(), name.to_string()))
-            .or_default();
-        entry.failures_in_a_row = if errors.is_empty() {
-            0
-        } else {
-            entry.failures_in_a_row.saturating_add(1)
-        };
-        entry.results.extend(results);
-        entry.errors.extend(errors);
-        entry.failures_in_a_row
+        self.with_pending(namespace, name, 0, |entry| {
+            entry.failures_in_a_row = if errors.is_empty() {
+                0
+            } else {
+                entry.failures_in_a_row.saturating_add(1)
+            };
+            entry.results.extend(results);
+            entry.errors.extend(errors);
+            entry.failures_in_a_row
+        })
     }
 
     /// Count a reconcile that could not observe or write; returns how many in a row.
     pub fn failed_reconcile(&self, namespace: &str, name: &str) -> u32 {
-        let Ok(mut pending) = self.pending.lock() else {
-            return 1;
-        };
-        let entry = pending
-            .entry((namespace.to_string(), name.to_string()))
-            .or_default();
-        entry.failures_in_a_row = entry.failures_in_a_row.saturating_add(1);
-        entry.failures_in_a_row
+        self.with_pending(namespace, name, 1, |entry| {
+            entry.failures_in_a_row = entry.failures_in_a_row.saturating_add(1);
+            entry.failures_in_a_row
+        })
     }
 
     /// Forget a deleted rollout.
@@ -208,7 +203,6 @@ impl Context {
         if let Ok(mut pending) = self.pending.lock() {
             pending.remove(&(namespace.to_string(), name.to_string()));
         }
-        self.expectations_met(namespace, name);
     }
 }
 

@@ -105,19 +105,18 @@ async fn replica_sets(
     name: &str,
     uid: &str,
 ) -> Result<Vec<ObservedReplicaSet>, OperatorError> {
-    let expected = ctx.expectations(namespace, name);
+    let expected = ctx.expected_writes(namespace, name);
     if let Some(index) = ctx.index_for(namespace)
         && let Some(sets) = index.owned(uid, &expected, INDEX_PATIENCE).await
     {
-        ctx.expectations_met(namespace, name);
+        ctx.writes_seen(namespace, name);
         ctx.telemetry.replica_set_read(ReadFrom::Index);
         return Ok(sets);
     }
-    let seen = ctx.index_for(namespace).map(|index| index.describe(uid));
-    tracing::debug!(%namespace, rollout = %name, ?expected, ?seen, "the index has not caught up; listing");
+    tracing::debug!(%namespace, rollout = %name, ?expected, "the index has not caught up; listing");
     let selector = kulta::validate::selector_string(&rollout.spec.selector);
     let sets = owned_replica_sets(ctx, namespace, &selector, uid).await?;
-    ctx.expectations_met(namespace, name);
+    ctx.writes_seen(namespace, name);
     ctx.telemetry.replica_set_read(ReadFrom::Api);
     Ok(sets)
 }

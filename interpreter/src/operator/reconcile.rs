@@ -67,11 +67,11 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         tracing::info!(%namespace, rollout = %name, "lost the lease mid-reconcile; stopped writing");
         return Ok(Action::await_change());
     }
-    if after != before && !ctx.leader.acting() {
-        tracing::info!(%namespace, rollout = %name, "lost the lease before the status write; not writing");
-        return Ok(Action::await_change());
-    }
     if after != before {
+        if !ctx.leader.acting() {
+            tracing::info!(%namespace, rollout = %name, "lost the lease before the status write; not writing");
+            return Ok(Action::await_change());
+        }
         match write_status(&api, &rollout, &after).await {
             Ok(()) => {}
             Err(OperatorError::Kube(error)) if is_conflict(&error) => {

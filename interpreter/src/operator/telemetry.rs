@@ -1,8 +1,6 @@
 //! The operator's Prometheus metrics: rollout phase and weight, reconcile duration, effects by
 //! kind and outcome, analysis measurements, leadership and CDEvent deliveries.
 
-use std::sync::Mutex;
-
 use kulta::status::{AnalysisRun, MeasurementOutcome};
 use kulta::{EffectKind, Phase, RolloutStatus};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -100,7 +98,6 @@ pub struct Telemetry {
     leader: Gauge,
     cdevents: Family<DeliveryLabels, Counter>,
     replica_set_reads: Family<ReadLabels, Counter>,
-    encoded: Mutex<()>,
 }
 
 impl Telemetry {
@@ -172,13 +169,11 @@ impl Telemetry {
             analysis,
             leader,
             cdevents,
-            encoded: Mutex::new(()),
         }
     }
 
     /// The metrics in the Prometheus text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let _one_at_a_time = self.encoded.lock();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)

@@ -66,7 +66,7 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
         match outcome {
             Ok(()) => {
                 ctx.telemetry.effect(effect.kind(), Outcome::Ok);
-                expect(ctx, rollout, effect);
+                remember_write(ctx, rollout, effect);
             }
             Err(failure) => {
                 ctx.telemetry.effect(effect.kind(), Outcome::Error);
@@ -89,16 +89,16 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
 }
 
 /// Remember what a successful ReplicaSet write must look like in the next observation.
-fn expect(ctx: &Context, rollout: &Rollout, effect: &Effect) {
+fn remember_write(ctx: &Context, rollout: &Rollout, effect: &Effect) {
     let namespace = rollout.namespace().unwrap_or_default();
     let name = rollout.name_any();
-    let (replica_set, expect) = match effect {
+    let (replica_set, write) = match effect {
         Effect::ApplyReplicaSet { name, replicas, .. }
         | Effect::ScaleReplicaSet { name, replicas } => (name, Expect::Replicas(*replicas)),
         Effect::DeleteReplicaSet { name } => (name, Expect::Deleted),
         _ => return,
     };
-    ctx.expect(&namespace, &name, replica_set, expect);
+    ctx.expect_write(&namespace, &name, replica_set, write);
 }
 
 async fn one(

@@ -8,7 +8,7 @@ use kube::{Api, Resource, ResourceExt};
 use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout};
 use serde_json::json;
 
-use crate::operator::error::is_not_found;
+use crate::operator::error::{is_conflict, is_not_found};
 
 use super::FIELD_MANAGER;
 
@@ -54,7 +54,7 @@ pub async fn apply(
     };
     match api.create(&params, &replica_set).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) if is_conflict(&error) => Ok(()),
         Err(error) => Err(error),
     }
 }
