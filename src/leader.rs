@@ -118,6 +118,17 @@ pub struct Leadership {
     /// Who holds the lease, as observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
+    /// While leader: the instant it must stop acting unless it renews first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_until: Option<DateTime<Utc>>,
+}
+
+impl LeaseConfig {
+    /// Until when a holder that renewed at `renewed` may act: `renewed + renew_deadline`,
+    /// earlier than anyone else may take the lease over.
+    pub fn acting_until(&self, renewed: DateTime<Utc>) -> DateTime<Utc> {
+        after(renewed, delta(self.renew_deadline))
+    }
 }
 
 /// Decide what to do about the Lease.
@@ -162,7 +173,7 @@ pub fn lease_step(config: &LeaseConfig, obs: &LeaseObservation) -> (Leadership, 
     }
     if held_by_me {
         let renewed = lease.renew_time.unwrap_or(now);
-        let acting_until = after(renewed, delta(config.renew_deadline));
+        let acting_until = config.acting_until(renewed);
         if now < acting_until {
             let renew_at = after(renewed, delta(retry));
             let effects = if now >= renew_at {
@@ -181,6 +192,7 @@ pub fn lease_step(config: &LeaseConfig, obs: &LeaseObservation) -> (Leadership, 
             let leadership = Leadership {
                 is_leader: true,
                 holder,
+                acting_until: Some(acting_until),
             };
             return (leadership, effects);
         }
@@ -215,6 +227,7 @@ fn not_leader(holder: Option<String>) -> Leadership {
     Leadership {
         is_leader: false,
         holder,
+        acting_until: None,
     }
 }
 

@@ -242,3 +242,11 @@ fn a_standby_takes_over_within_the_lease_duration_after_the_leader_dies() {
         took_over - died
     );
 }
+
+#[test]
+fn a_leader_is_told_the_instant_it_must_stop_acting_unless_it_renews() {
+    let (leadership, _) = lease_step(&config("a"), &observe(at(1), Some(lease("a", at(0), "7"))));
+    assert_eq!(leadership.acting_until, Some(at(10)), "renewed at 0 + 10 s");
+    let (standby, _) = lease_step(&config("b"), &observe(at(1), Some(lease("a", at(0), "7"))));
+    assert_eq!(standby.acting_until, None);
+}

@@ -136,30 +136,17 @@ async fn round(
         shutting_down,
     };
     let (leadership, effects) = lease_step(&settings.config, &observation);
-    if leadership.is_leader {
-        let renewed = observation
-            .lease
-            .as_ref()
-            .and_then(|lease| lease.renew_time)
-            .unwrap_or(now);
-        let deadline = chrono::TimeDelta::from_std(settings.config.renew_deadline)
-            .unwrap_or(chrono::TimeDelta::MAX);
-        let until = renewed
-            .checked_add_signed(deadline)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let left = (until - now).to_std().unwrap_or_default();
-        leader.set(Some(observed_at + left));
-    } else {
-        leader.set(None);
-    }
+    // The core's instant, read on the monotonic clock from when the lease was observed.
+    let acting = |until: DateTime<Utc>| observed_at + (until - now).to_std().unwrap_or_default();
+    leader.set(leadership.acting_until.map(acting));
     let mut wait = settings.config.retry_period;
     for effect in effects {
         match effect {
             LeaseEffect::RequeueAfter { after } => wait = after,
             write => match execute(api, settings, lease.as_ref(), &write).await {
                 Ok(()) => {
-                    if let LeaseEffect::Renew { .. } = write {
-                        leader.set(Some(observed_at + settings.config.renew_deadline));
+                    if let LeaseEffect::Renew { now: renewed, .. } = write {
+                        leader.set(Some(acting(settings.config.acting_until(renewed))));
                     }
                     if matches!(
                         write,
