@@ -3,11 +3,24 @@
 
 use std::time::{Duration, Instant};
 
+use kulta_interpreter::operator::Running;
 use serde_json::json;
 
 use crate::support::*;
 
-async fn scrape(operator: &kulta_interpreter::operator::Running) -> String {
+/// Wait until `operator` acts (or stops acting) as leader.
+async fn acting_becomes(operator: &Running, acting: bool, what: &str, limit: Duration) {
+    eventually(what, limit, || async {
+        if operator.leader.acting() == acting {
+            Ok(())
+        } else {
+            Err(format!("acting is still {}", !acting))
+        }
+    })
+    .await;
+}
+
+async fn scrape(operator: &Running) -> String {
     reqwest::get(format!("http://{}/metrics", operator.health.unwrap()))
         .await
         .unwrap()
@@ -38,14 +51,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
         options
     };
     let first = start_operator(&cluster, with_lease("first")).await;
-    eventually("the first to lead", LIMIT, || async {
-        if first.leader.acting() {
-            Ok(())
-        } else {
-            Err("not yet".into())
-        }
-    })
-    .await;
+    acting_becomes(&first, true, "the first to lead", LIMIT).await;
     let second = start_operator(&cluster, with_lease("second")).await;
     cluster.settled().await;
     let v2 = cluster.ship("web:2").await;
@@ -68,16 +74,11 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
 
     let killed = Instant::now();
     first.kill();
-    eventually(
+    acting_becomes(
+        &second,
+        true,
         "the standby to take over",
         Duration::from_secs(10),
-        || async {
-            if second.leader.acting() {
-                Ok(())
-            } else {
-                Err("not yet".into())
-            }
-        },
     )
     .await;
     let handover = killed.elapsed();
@@ -106,41 +107,20 @@ async fn a_leader_that_cannot_renew_stops_acting_within_the_renew_deadline() {
     let mut options = options(None, None);
     options.lease = Some(lease("lonely"));
     let operator = start_operator(&cluster, options).await;
-    eventually("it leads", LIMIT, || async {
-        if operator.leader.acting() {
-            Ok(())
-        } else {
-            Err("not yet".into())
-        }
-    })
-    .await;
+    acting_becomes(&operator, true, "it leads", LIMIT).await;
     cluster.sim.inject(FaultRule::new(
         Some(Verb::Update),
         Some("leases"),
         Fault::Fail(500),
     ));
     let refused = Instant::now();
-    eventually("it stops acting", Duration::from_secs(5), || async {
-        if operator.leader.acting() {
-            Err("still acting".into())
-        } else {
-            Ok(())
-        }
-    })
-    .await;
+    acting_becomes(&operator, false, "it stops acting", Duration::from_secs(5)).await;
     let stopped = refused.elapsed();
     assert!(
         stopped <= Duration::from_secs(2) + Duration::from_millis(400),
         "renew deadline 2 s, stopped after {stopped:?}"
     );
     cluster.sim.clear_faults();
-    eventually("it leads again", LIMIT, || async {
-        if operator.leader.acting() {
-            Ok(())
-        } else {
-            Err("not yet".into())
-        }
-    })
-    .await;
+    acting_becomes(&operator, true, "it leads again", LIMIT).await;
     operator.stop().await;
 }
