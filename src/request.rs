@@ -6,7 +6,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The annotation that carries a request, as `<action>:<token>`.
+/// The annotation that carries a request, as `<action>:<token>[:<revision>]`.
+///
+/// The revision is the pod-template hash the request was made for (what the CLI saw in the
+/// spec); a request that meets another revision is ignored and said so. A request without a
+/// revision applies to the revision current when `step` first sees it.
 pub const REQUEST_ANNOTATION: &str = "kulta.io/request";
 
 /// A request with its unique token.
@@ -17,6 +21,9 @@ pub struct ControlRequest {
     pub action: RequestAction,
     /// Unique per request; the status remembers the last one handled.
     pub token: String,
+    /// The revision (pod-template hash) the request was made for, when the requester named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// What a person can ask of a rollout.
@@ -70,8 +77,8 @@ impl fmt::Display for RequestAction {
 /// Why a request annotation could not be read.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum RequestError {
-    /// No `:` between action and token.
-    #[error("request {0:?} is not <action>:<token>")]
+    /// No `:` between action and token, or more parts than action, token and revision.
+    #[error("request {0:?} is not <action>:<token> or <action>:<token>:<revision>")]
     Shape(String),
     /// The action is not one of the known words.
     #[error(
@@ -81,16 +88,23 @@ pub enum RequestError {
     /// The token is empty.
     #[error("request {0:?} has an empty token")]
     EmptyToken(String),
+    /// The revision part is present but empty.
+    #[error("request {0:?} has an empty revision")]
+    EmptyRevision(String),
 }
 
 impl FromStr for ControlRequest {
     type Err = RequestError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (action, token) = text
-            .trim()
-            .split_once(':')
-            .ok_or_else(|| RequestError::Shape(text.to_string()))?;
+        let shape = || RequestError::Shape(text.to_string());
+        let (action, rest) = text.trim().split_once(':').ok_or_else(shape)?;
+        let (token, revision) = match rest.split_once(':') {
+            Some((_, revision)) if revision.contains(':') => return Err(shape()),
+            Some((_, "")) => return Err(RequestError::EmptyRevision(text.to_string())),
+            Some((token, revision)) => (token, Some(revision.to_string())),
+            None => (rest, None),
+        };
         let action = RequestAction::ALL
             .into_iter()
             .find(|known| known.as_str() == action)
@@ -101,13 +115,18 @@ impl FromStr for ControlRequest {
         Ok(ControlRequest {
             action,
             token: token.to_string(),
+            revision,
         })
     }
 }
 
 impl fmt::Display for ControlRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.action, self.token)
+        write!(f, "{}:{}", self.action, self.token)?;
+        match &self.revision {
+            Some(revision) => write!(f, ":{revision}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -121,8 +140,16 @@ mod tests {
             let request = ControlRequest {
                 action,
                 token: "t-1".into(),
+                revision: None,
             };
             assert_eq!(request.to_string().parse(), Ok(request));
+            let aimed = ControlRequest {
+                action,
+                token: "t-2".into(),
+                revision: Some("5d8f9c7b6a".into()),
+            };
+            assert_eq!(aimed.to_string(), format!("{action}:t-2:5d8f9c7b6a"));
+            assert_eq!(aimed.to_string().parse(), Ok(aimed));
         }
     }
 
@@ -139,6 +166,14 @@ mod tests {
         assert_eq!(
             "abort:".parse::<ControlRequest>(),
             Err(RequestError::EmptyToken("abort:".into()))
+        );
+        assert_eq!(
+            "abort:t:".parse::<ControlRequest>(),
+            Err(RequestError::EmptyRevision("abort:t:".into()))
+        );
+        assert_eq!(
+            "abort:t:r:x".parse::<ControlRequest>(),
+            Err(RequestError::Shape("abort:t:r:x".into()))
         );
     }
 }

@@ -24,9 +24,15 @@ pub struct RolloutStatus {
     /// Canary: index of the step being run; equal to the number of steps once all are done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_step_index: Option<i32>,
-    /// Canary: percentage of traffic the canary revision receives right now.
+    /// Canary: percentage of traffic decided for the canary revision (the route is written to
+    /// carry it once the canary's pods are ready).
     #[serde(default)]
     pub current_weight: i32,
+    /// Canary: percentage of traffic the canary was last *observed* receiving: the canary
+    /// backend's weight in the HTTPRoute, or without traffic routing the canary's share of the
+    /// ready pods. This is what requests see; it lags `currentWeight` while a write is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_weight: Option<i32>,
     /// When the current pause step began.
     #[serde(
         default,
@@ -56,6 +62,9 @@ pub struct RolloutStatus {
     /// Token of the last control request handled, so each is handled exactly once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request_token: Option<String>,
+    /// Why the request with `lastRequestToken` was ignored; absent when it was carried out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request_ignored: Option<String>,
     /// How many times this revision was retried; part of the CDEvent ids.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,

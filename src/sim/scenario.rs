@@ -375,9 +375,12 @@ impl Scenario {
                 }
                 ScriptAction::Request(action) => {
                     token += 1;
+                    // As the CLI does: aimed at the revision the person sees in the spec.
+                    let revision = crate::revision::pod_template_hash(&sim.spec.template);
                     sim.request(ControlRequest {
                         action: *action,
                         token: format!("{action}-{token}"),
+                        revision: Some(revision),
                     });
                 }
                 ScriptAction::Restart(_) => sim.restart(),

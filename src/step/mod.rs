@@ -132,6 +132,7 @@ impl<'a> Cx<'a> {
             let fresh = status.last_request_token.as_deref() != Some(request.token.as_str());
             fresh.then(|| {
                 status.last_request_token = Some(request.token.clone());
+                status.last_request_ignored = None;
                 request.action
             })
         });
@@ -232,6 +233,7 @@ impl<'a> Cx<'a> {
 
     /// Say that a request did not apply.
     pub fn ignore_request(&mut self, action: RequestAction, why: &str) {
+        self.status.last_request_ignored = Some(why.to_string());
         self.event(
             EventType::Normal,
             reason::REQUEST_IGNORED,

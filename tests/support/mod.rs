@@ -287,6 +287,7 @@ pub fn request(action: RequestAction, token: &str) -> ControlRequest {
     ControlRequest {
         action,
         token: token.into(),
+        revision: None,
     }
 }
 
