@@ -92,3 +92,34 @@ fn the_controller_runs_non_root_read_only_with_probes_and_limits() {
     assert_eq!(args[0], "run");
     assert!(args.contains(&"--lease-namespace=kulta-system"));
 }
+
+/// What a client-side `kubectl apply -f` stores: the object as compact JSON, in an annotation.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+#[test]
+fn the_crd_with_its_last_applied_annotation_fits_the_api_servers_annotation_limit() {
+    let printed = kulta_interpreter::crd_yaml().unwrap();
+    let crd: Value = serde_yaml_ng::from_str(&printed).unwrap();
+    let last_applied = serde_json::to_string(&crd).unwrap();
+    let mut applied = crd.clone();
+    applied["metadata"]["annotations"] = serde_json::json!({ LAST_APPLIED: last_applied });
+    let total: usize = applied["metadata"]["annotations"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, value)| key.len() + value.as_str().unwrap().len())
+        .sum();
+    assert!(
+        total < kulta_interpreter::ANNOTATIONS_LIMIT,
+        "the CRD's annotations would be {total} bytes; the API server refuses more than {}",
+        kulta_interpreter::ANNOTATIONS_LIMIT
+    );
+    // The trimming keeps every validation keyword: the pod template still has its schema.
+    let template = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["template"];
+    let containers = &template["properties"]["spec"]["properties"]["containers"];
+    assert_eq!(containers["type"], "array");
+    assert_eq!(containers["items"]["required"], serde_json::json!(["name"]));
+    assert!(containers.get("description").is_none());
+    assert!(template["description"].is_string());
+}
