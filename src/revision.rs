@@ -44,9 +44,21 @@ impl std::io::Write for HashWriter {
     }
 }
 
-/// The name of a revision's ReplicaSet.
+/// The longest ReplicaSet name: a DNS subdomain (253) that leaves room for the `-xxxxx` its
+/// pods' generated names append.
+const MAX_REPLICA_SET_NAME: usize = 253 - 6;
+
+/// The name of a revision's ReplicaSet: `<rollout>-<revision>`, the Rollout's name cut short
+/// when it is too long, as a Deployment's would be, so the revision hash always survives.
 pub fn replica_set_name(rollout: &str, revision: &str) -> String {
-    format!("{rollout}-{revision}")
+    let room = MAX_REPLICA_SET_NAME.saturating_sub(revision.len() + 1);
+    let mut end = rollout.len().min(room);
+    while !rollout.is_char_boundary(end) {
+        end -= 1;
+    }
+    // A DNS subdomain's labels end with an alphanumeric: no `.-` or `--` before the hash.
+    let prefix = rollout[..end].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{prefix}-{revision}")
 }
 
 #[cfg(test)]
@@ -75,5 +87,24 @@ mod tests {
         assert_ne!(a, pod_template_hash(&template("app:2")));
         assert_eq!(a.len(), 10);
         assert!(a.bytes().all(|b| ALPHABET.contains(&b)));
+    }
+
+    #[test]
+    fn a_long_rollout_name_is_cut_short_and_keeps_the_hash() {
+        assert_eq!(replica_set_name("checkout", "bcdf2"), "checkout-bcdf2");
+        let revision = pod_template_hash(&template("app:1"));
+        let long = format!("{}.{}", "a".repeat(200), "b".repeat(52));
+        assert_eq!(long.len(), 253);
+        let name = replica_set_name(&long, &revision);
+        assert_eq!(name.len(), MAX_REPLICA_SET_NAME);
+        assert!(name.ends_with(&format!("-{revision}")));
+        assert!(name.starts_with(&"a".repeat(200)));
+        // Cut right after a dot, the prefix loses the dot too.
+        let dotted = format!("{}.{}", "a".repeat(235), "b".repeat(17));
+        let name = replica_set_name(&dotted, &revision);
+        assert_eq!(name, format!("{}-{revision}", "a".repeat(235)));
+        let cut_at_hyphen = format!("{}-{}", "a".repeat(235), "b".repeat(17));
+        let name = replica_set_name(&cut_at_hyphen, &revision);
+        assert_eq!(name, format!("{}-{revision}", "a".repeat(235)));
     }
 }
