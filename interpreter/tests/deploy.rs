@@ -1,7 +1,7 @@
 //! The manifests in `deploy/`: least-privilege RBAC that grants exactly what the operator
 //! uses, and a hardened Deployment.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use kulta_interpreter::operator::PERMISSIONS;
@@ -122,4 +122,230 @@ fn the_crd_with_its_last_applied_annotation_fits_the_api_servers_annotation_limi
     assert_eq!(containers["items"]["required"], serde_json::json!(["name"]));
     assert!(containers.get("description").is_none());
     assert!(template["description"].is_string());
+}
+
+fn kubectl_kustomize(dir: &str) -> Option<Vec<Value>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(dir);
+    let output = match std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&path)
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => {
+            eprintln!("skipped: kubectl is not installed");
+            return None;
+        }
+    };
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(
+        serde_yaml_ng::Deserializer::from_str(&text)
+            .map(|document| Value::deserialize(document).unwrap())
+            .filter(|document| !document.is_null())
+            .collect(),
+    )
+}
+
+fn kinds(documents: &[Value]) -> BTreeSet<(String, String)> {
+    documents
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_string(),
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn kustomize_builds_the_install_and_the_monitoring_addon() {
+    let Some(install) = kubectl_kustomize(".") else {
+        return;
+    };
+    let expected: BTreeSet<(String, String)> = [
+        ("CustomResourceDefinition", "rollouts.kulta.io"),
+        ("Namespace", "kulta-system"),
+        ("ServiceAccount", "kulta"),
+        ("ClusterRole", "kulta"),
+        ("ClusterRoleBinding", "kulta"),
+        ("Role", "kulta-leader-election"),
+        ("RoleBinding", "kulta-leader-election"),
+        ("Deployment", "kulta"),
+        ("Service", "kulta-metrics"),
+        ("PodDisruptionBudget", "kulta"),
+    ]
+    .into_iter()
+    .map(|(kind, name)| (kind.to_string(), name.to_string()))
+    .collect();
+    assert_eq!(kinds(&install), expected);
+    assert!(
+        !install.iter().any(|d| d["apiVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("gateway.networking.k8s.io")),
+        "the Gateway API CRDs are the cluster's, not KULTA's install"
+    );
+    let deployment = of_kind(&install, "Deployment")[0];
+    let pods = &deployment["spec"]["selector"]["matchLabels"];
+    let pdb = of_kind(&install, "PodDisruptionBudget")[0];
+    assert_eq!(&pdb["spec"]["selector"]["matchLabels"], pods);
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert!(deployment["spec"]["replicas"].as_i64().unwrap() > 1);
+
+    let monitoring = kubectl_kustomize("monitoring").unwrap();
+    let service = of_kind(&install, "Service")[0];
+    let monitor = of_kind(&monitoring, "ServiceMonitor")[0];
+    assert_eq!(
+        &monitor["spec"]["selector"]["matchLabels"],
+        &service["metadata"]["labels"]
+    );
+    let port = &monitor["spec"]["endpoints"][0];
+    assert_eq!(port["path"], "/metrics");
+    assert_eq!(port["port"], service["spec"]["ports"][0]["name"]);
+    let dashboard = of_kind(&monitoring, "ConfigMap")[0];
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let json: Value =
+        serde_json::from_str(dashboard["data"]["kulta.json"].as_str().unwrap()).unwrap();
+    assert_eq!(json, grafana_dashboard());
+}
+
+fn grafana_dashboard() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/kulta.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every PromQL query of the dashboard: panel targets and template variables.
+fn queries(dashboard: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut panels: Vec<&Value> = dashboard["panels"].as_array().unwrap().iter().collect();
+    while let Some(panel) = panels.pop() {
+        panels.extend(panel["panels"].as_array().into_iter().flatten());
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            found.push(target["expr"].as_str().unwrap().to_string());
+        }
+    }
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if variable["type"] == "query" {
+            found.push(variable["query"]["query"].as_str().unwrap().to_string());
+        }
+    }
+    found
+}
+
+/// The series names the operator exports, from its own registry: a family `x` of type
+/// counter is scraped as `x_total`, a histogram as `x_bucket`, `x_sum` and `x_count`.
+fn exported() -> BTreeMap<String, String> {
+    // A family shows in the text only once it has a series: give every one a sample.
+    let telemetry = kulta_interpreter::operator::Telemetry::new();
+    let labels = kulta_interpreter::operator::telemetry::RolloutLabels {
+        namespace: "shop".into(),
+        rollout: "checkout".into(),
+    };
+    let measured: kulta::RolloutStatus = serde_json::from_value(serde_json::json!({
+        "phase": "Progressing",
+        "currentWeight": 20,
+        "backgroundAnalysis": {
+            "kind": "Background", "revision": "abc", "round": 1, "phase": "Running",
+            "metrics": [{"name": "errors", "lastOutcome": "Success", "lastRound": 1}]
+        }
+    }))
+    .unwrap();
+    telemetry.rollout(&labels, &kulta::RolloutStatus::default(), &measured);
+    telemetry.reconciled(0.01);
+    telemetry.reconcile_failed("observe");
+    telemetry.effect(
+        kulta::EffectKind::Route,
+        kulta_interpreter::operator::telemetry::Outcome::Ok,
+    );
+    telemetry.set_leader(true);
+    telemetry.cdevent(kulta_interpreter::operator::telemetry::Outcome::Ok);
+    telemetry.replica_set_read(kulta_interpreter::operator::telemetry::ReadFrom::Index);
+    let text = telemetry.encode().unwrap();
+    let mut series = BTreeMap::new();
+    for line in text.lines() {
+        let Some(declared) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (family, kind) = declared.split_once(' ').unwrap();
+        let suffixes: &[&str] = match kind {
+            "counter" => &["_total"],
+            "histogram" => &["_bucket", "_sum", "_count"],
+            "gauge" => &[""],
+            other => panic!("a {other} metric: teach this test its series"),
+        };
+        for suffix in suffixes {
+            series.insert(format!("{family}{suffix}"), family.to_string());
+        }
+    }
+    series
+}
+
+/// Names in a PromQL expression that look like KULTA's series.
+fn series_named(query: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = query;
+    while let Some(at) = rest.find("kulta_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(tail.len());
+        names.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn every_dashboard_query_names_a_series_the_operator_exports_and_every_metric_is_shown() {
+    let dashboard = grafana_dashboard();
+    let exported = exported();
+    assert!(exported.contains_key("kulta_rollout_phase"), "{exported:?}");
+    let queries = queries(&dashboard);
+    assert!(queries.len() >= 10, "{queries:?}");
+    let mut shown = BTreeSet::new();
+    for query in &queries {
+        let named = series_named(query);
+        assert!(!named.is_empty(), "a query of no KULTA metric: {query}");
+        for name in named {
+            let family = exported.get(&name).unwrap_or_else(|| {
+                panic!(
+                    "{query}\n  names {name}, which the operator does not export; it exports {:?}",
+                    exported.keys()
+                )
+            });
+            shown.insert(family.clone());
+        }
+    }
+    let families: BTreeSet<String> = exported.values().cloned().collect();
+    assert_eq!(
+        shown, families,
+        "every metric the operator exports has a panel"
+    );
+    let titles: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "Rollouts by phase",
+        "Canary weight",
+        "Reconcile latency",
+        "Effects by kind and outcome",
+        "Analysis results",
+        "CDEvent deliveries",
+        "Leaders",
+    ] {
+        assert!(titles.contains(&wanted), "{wanted} missing from {titles:?}");
+    }
 }
