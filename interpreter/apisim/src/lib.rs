@@ -16,7 +16,9 @@
 //! ```
 
 pub mod error;
+pub mod events;
 pub mod faults;
+pub mod openapi;
 pub mod ownership;
 pub mod resource;
 pub mod schema;
@@ -25,6 +27,7 @@ pub mod server;
 pub mod store;
 pub mod strategic;
 pub mod table;
+pub mod validation;
 pub mod workload;
 
 use std::net::SocketAddr;

@@ -28,6 +28,20 @@ pub struct ResourceType {
     pub schema: Option<std::sync::Arc<Value>>,
     /// The CRD's `additionalPrinterColumns` for this version.
     pub printer_columns: Vec<PrinterColumn>,
+    /// The `/scale` subresource, when the kind has one.
+    pub scale: Option<ScalePaths>,
+}
+
+/// Where a kind keeps what its `/scale` subresource reads and writes (JSON paths as a CRD
+/// declares them: `.spec.replicas`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalePaths {
+    /// The desired replicas: `Scale.spec.replicas`.
+    pub spec_replicas: String,
+    /// The observed replicas: `Scale.status.replicas`.
+    pub status_replicas: String,
+    /// The label selector as a string: `Scale.status.selector`.
+    pub label_selector: Option<String>,
 }
 
 /// A column `kubectl get` shows.
@@ -75,17 +89,71 @@ impl ResourceType {
             short_names: short_names.iter().map(|s| s.to_string()).collect(),
             schema: None,
             printer_columns: Vec::new(),
+            scale: None,
         }
+    }
+
+    fn scaled(mut self) -> Self {
+        self.scale = Some(ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        });
+        self
+    }
+
+    /// The core/v1 view of Events, which are stored as `events.k8s.io/v1` (as the API server
+    /// stores both in one place): what `kubectl get events` and `kubectl describe` read.
+    pub fn is_core_event(&self) -> bool {
+        self.group.is_empty() && self.plural == "events"
+    }
+}
+
+fn column(name: &str, type_: &str, json_path: &str, description: &str) -> PrinterColumn {
+    PrinterColumn {
+        name: name.into(),
+        type_: type_.into(),
+        json_path: json_path.into(),
+        description: description.into(),
+        priority: 0,
     }
 }
 
 /// The built-in kinds.
 pub fn builtins() -> Vec<ResourceType> {
+    let mut core_events = ResourceType::builtin("", "v1", "Event", "events", true, false, &["ev"]);
+    core_events.printer_columns = vec![
+        column(
+            "Last Seen",
+            "date",
+            ".eventTime",
+            "When the event happened.",
+        ),
+        column("Type", "string", ".type", "Normal or Warning."),
+        column("Reason", "string", ".reason", "Why the event happened."),
+        column(
+            "Object",
+            "string",
+            ".involvedObject.name",
+            "The object it is about.",
+        ),
+        column("Message", "string", ".message", "What happened."),
+    ];
     vec![
         ResourceType::builtin("", "v1", "Namespace", "namespaces", false, true, &["ns"]),
         ResourceType::builtin("", "v1", "Service", "services", true, true, &["svc"]),
-        ResourceType::builtin("", "v1", "Event", "events", true, false, &["ev"]),
+        core_events,
         ResourceType::builtin("", "v1", "Secret", "secrets", true, false, &[]),
+        ResourceType::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
+        ResourceType::builtin(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+            false,
+            &["sa"],
+        ),
         ResourceType::builtin(
             "apps",
             "v1",
@@ -94,7 +162,18 @@ pub fn builtins() -> Vec<ResourceType> {
             true,
             true,
             &["rs"],
-        ),
+        )
+        .scaled(),
+        ResourceType::builtin(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            true,
+            true,
+            &["deploy"],
+        )
+        .scaled(),
         ResourceType::builtin(
             "events.k8s.io",
             "v1",
@@ -109,6 +188,51 @@ pub fn builtins() -> Vec<ResourceType> {
             "v1",
             "Lease",
             "leases",
+            true,
+            false,
+            &[],
+        ),
+        ResourceType::builtin(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            true,
+            &["pdb"],
+        ),
+        ResourceType::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            false,
+            &[],
+        ),
+        ResourceType::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            false,
+            &[],
+        ),
+        ResourceType::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            true,
+            false,
+            &[],
+        ),
+        ResourceType::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
             true,
             false,
             &[],
@@ -176,6 +300,13 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                                 .collect()
                         })
                         .unwrap_or_default(),
+                    scale: v["subresources"]["scale"]
+                        .as_object()
+                        .map(|scale| ScalePaths {
+                            spec_replicas: text(&scale["specReplicasPath"]),
+                            status_replicas: text(&scale["statusReplicasPath"]),
+                            label_selector: scale["labelSelectorPath"].as_str().map(String::from),
+                        }),
                 })
                 .collect()
         })

@@ -1,15 +1,35 @@
 //! A CRD's structural `openAPIV3Schema` applied to an object as the API server applies it:
 //! unknown fields are pruned (unless preserved), defaults filled in, nulls of non-nullable
 //! fields dropped, and types, `required`, `enum`, bounds, int-or-string and `oneOf`/`anyOf`
-//! checked. Violations are listed by field path.
+//! checked. Violations are listed by field path, and so are the unknown fields pruned (for
+//! `fieldValidation=Strict|Warn`).
 
 use serde_json::{Map, Value};
 
 /// Apply `schema` to a whole object. `apiVersion`, `kind` and `metadata` are the server's.
-pub fn apply(schema: &Value, object: &mut Value) -> Result<(), Vec<String>> {
+/// Returns the paths of the unknown fields it pruned.
+pub fn apply(schema: &Value, object: &mut Value) -> Result<Vec<String>, Vec<String>> {
+    let (errors, unknown) = walk(schema, object);
+    if errors.is_empty() {
+        Ok(unknown)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The paths of the fields of `object` that `schema` does not declare (and would prune),
+/// whether or not the object is otherwise valid.
+pub fn unknown_fields(schema: &Value, object: &Value) -> Vec<String> {
+    walk(schema, &mut object.clone()).1
+}
+
+/// Prune, default and check: the violations, and the unknown fields pruned.
+fn walk(schema: &Value, object: &mut Value) -> (Vec<String>, Vec<String>) {
     let mut errors = Vec::new();
+    let mut unknown = Vec::new();
     let Some(map) = object.as_object_mut() else {
-        return Err(vec!["<root>: Invalid value: must be of type object".into()]);
+        errors.push("<root>: Invalid value: must be of type object".into());
+        return (errors, unknown);
     };
     let properties = &schema["properties"];
     let required = required(schema);
@@ -25,12 +45,13 @@ pub fn apply(schema: &Value, object: &mut Value) -> Result<(), Vec<String>> {
                         map.remove(&key);
                         continue;
                     }
-                    check(child, value, &key, &mut errors);
+                    check(child, value, &key, &mut errors, &mut unknown);
                 }
             }
             None if preserves_unknown(schema) => {}
             None => {
                 map.remove(&key);
+                unknown.push(key);
             }
         }
     }
@@ -40,11 +61,7 @@ pub fn apply(schema: &Value, object: &mut Value) -> Result<(), Vec<String>> {
             errors.push(format!("{key}: Required value"));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    (errors, unknown)
 }
 
 fn required(schema: &Value) -> Vec<&str> {
@@ -77,7 +94,13 @@ fn fill_defaults(schema: &Value, map: &mut Map<String, Value>) {
 }
 
 /// Check (and prune, and default) `value` against `schema` at `path`.
-fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>) {
+fn check(
+    schema: &Value,
+    value: &mut Value,
+    path: &str,
+    errors: &mut Vec<String>,
+    unknown: &mut Vec<String>,
+) {
     if value.is_null() {
         if !nullable(schema) {
             errors.push(format!("{path}: Invalid value: null: must not be null"));
@@ -120,6 +143,15 @@ fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>
             options.join(", ")
         ));
     }
+    if let Some((low, high)) = integer_range(schema)
+        && let Some(number) = value.as_i64().or_else(|| value.as_u64().map(|_| i64::MAX))
+        && !(low..=high).contains(&number)
+    {
+        let format = schema["format"].as_str().unwrap_or_default();
+        errors.push(format!(
+            "{path}: Invalid value: {value}: must be of type {format} (from {low} to {high})"
+        ));
+    }
     if let Some(number) = value.as_f64() {
         if let Some(min) = schema["minimum"].as_f64()
             && number < min
@@ -137,11 +169,12 @@ fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>
         }
     }
     match value {
-        Value::Object(map) => check_object(schema, map, path, errors),
+        Value::Object(map) => check_object(schema, map, path, errors, unknown),
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
                 if schema.get("items").is_some() {
-                    check(&schema["items"], item, &format!("{path}[{index}]"), errors);
+                    let item_path = format!("{path}[{index}]");
+                    check(&schema["items"], item, &item_path, errors, unknown);
                 }
             }
         }
@@ -170,6 +203,7 @@ fn check_object(
     map: &mut Map<String, Value>,
     path: &str,
     errors: &mut Vec<String>,
+    unknown: &mut Vec<String>,
 ) {
     let properties = schema["properties"].as_object();
     let additional = schema.get("additionalProperties").filter(|a| a.is_object());
@@ -185,13 +219,14 @@ fn check_object(
                 if drop {
                     map.remove(&key);
                 } else if let Some(value) = map.get_mut(&key) {
-                    check(child, value, &child_path, errors);
+                    check(child, value, &child_path, errors, unknown);
                 }
             }
             // Properties named only in oneOf/anyOf branches are not pruned.
             None if preserves_unknown(schema) || properties.is_none() && additional.is_none() => {}
             None => {
                 map.remove(&key);
+                unknown.push(child_path);
             }
         }
     }
@@ -203,13 +238,22 @@ fn check_object(
     }
 }
 
+/// The range a sized integer `format` allows, as the API server checks `int32` and `int64`.
+fn integer_range(schema: &Value) -> Option<(i64, i64)> {
+    match schema["format"].as_str() {
+        Some("int32") => Some((i64::from(i32::MIN), i64::from(i32::MAX))),
+        Some("int64") => Some((i64::MIN, i64::MAX)),
+        _ => None,
+    }
+}
+
 /// Whether `value` meets a `oneOf`/`anyOf` branch (its `required` and types), without pruning.
 fn satisfies(branch: &Value, value: &Value) -> bool {
     let mut copy = value.clone();
     let mut errors = Vec::new();
     let has_required = required(branch).iter().all(|key| value.get(*key).is_some());
     if branch.get("type").is_some() || branch.get("properties").is_some() {
-        check(branch, &mut copy, "", &mut errors);
+        check(branch, &mut copy, "", &mut errors, &mut Vec::new());
     }
     has_required && errors.is_empty()
 }
@@ -227,7 +271,7 @@ mod tests {
                     "type": "object",
                     "required": ["replicas"],
                     "properties": {
-                        "replicas": {"type": "integer", "minimum": 0},
+                        "replicas": {"type": "integer", "minimum": 0, "format": "int32"},
                         "mode": {"type": "string", "enum": ["A", "B"], "default": "A"},
                         "surge": {"x-kubernetes-int-or-string": true},
                         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -248,7 +292,8 @@ mod tests {
     fn unknown_fields_are_pruned_and_defaults_filled() {
         let mut object = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"},
             "spec": {"replicas": 1, "bogus": true, "free": {"anything": 1}, "labels": {"a": "b"}}, "extra": 1});
-        apply(&schema(), &mut object).unwrap();
+        let unknown = apply(&schema(), &mut object).unwrap();
+        assert_eq!(unknown, ["extra", "spec.bogus"]);
         assert_eq!(object["spec"].get("bogus"), None);
         assert_eq!(object.get("extra"), None);
         assert_eq!(object["spec"]["free"]["anything"], 1);
@@ -283,6 +328,19 @@ mod tests {
             apply(&schema(), &mut missing).unwrap_err(),
             ["spec.replicas: Required value"]
         );
+    }
+
+    #[test]
+    fn integers_out_of_their_format_are_refused() {
+        let mut big = json!({"spec": {"replicas": 2_147_483_648_i64}});
+        assert_eq!(
+            apply(&schema(), &mut big).unwrap_err(),
+            [
+                "spec.replicas: Invalid value: 2147483648: must be of type int32 (from -2147483648 to 2147483647)"
+            ]
+        );
+        let mut fits = json!({"spec": {"replicas": 2_147_483_647_i64}});
+        apply(&schema(), &mut fits).unwrap();
     }
 
     #[test]

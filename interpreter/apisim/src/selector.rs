@@ -1,5 +1,6 @@
 //! Label selectors (`app=web,tier!=db,env in (a,b),!legacy`) and field selectors
-//! (`metadata.name=x`), as list and watch requests carry them.
+//! (`metadata.name=x`, and the Event fields `kubectl describe` selects by:
+//! `involvedObject.name=x`), as list and watch requests carry them.
 
 use serde_json::Value;
 
@@ -45,15 +46,13 @@ impl Selector {
                         "invalid field selector: {part:?}"
                     )));
                 };
-                if !matches!(key.trim(), "metadata.name" | "metadata.namespace") {
+                let Some(path) = field_path(key.trim()) else {
                     return Err(ApiError::bad_request(format!(
                         "field label not supported: {}",
                         key.trim()
                     )));
-                }
-                selector
-                    .fields
-                    .push((key.trim().into(), negated, value.trim().into()));
+                };
+                selector.fields.push((path, negated, value.trim().into()));
             }
         }
         Ok(selector)
@@ -73,15 +72,74 @@ impl Selector {
             Requirement::Exists(k) => label(k).is_some(),
             Requirement::DoesNotExist(k) => label(k).is_none(),
         });
-        let fields_match = self.fields.iter().all(|(key, negated, value)| {
-            let field = match key.as_str() {
-                "metadata.name" => object["metadata"]["name"].as_str(),
-                _ => object["metadata"]["namespace"].as_str(),
-            }
-            .unwrap_or_default();
-            (field == value) != *negated
+        let fields_match = self.fields.iter().all(|(path, negated, value)| {
+            let field = path
+                .split('.')
+                .try_fold(object, |at, key| at.get(key))
+                .map(|field| match field {
+                    Value::String(text) => text.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            (&field == value) != *negated
         });
         labels_match && fields_match
+    }
+
+    /// The same selector for Events stored as `events.k8s.io/v1` when it was written for
+    /// their `core/v1` view (`involvedObject` is `regarding` there, `source` is
+    /// `deprecatedSource`).
+    pub fn for_stored_events(&self) -> Selector {
+        let fields = self
+            .fields
+            .iter()
+            .map(|(path, negated, value)| {
+                let stored = if let Some(rest) = path.strip_prefix("involvedObject.") {
+                    format!("regarding.{rest}")
+                } else if path == "source.component" {
+                    "deprecatedSource.component".to_string()
+                } else if path == "reportingComponent" {
+                    "reportingController".to_string()
+                } else {
+                    path.clone()
+                };
+                (stored, *negated, value.clone())
+            })
+            .collect();
+        Selector {
+            labels: self.labels.clone(),
+            fields,
+        }
+    }
+}
+
+/// Where a supported field selector key is in the object: the metadata fields every kind
+/// supports, and the fields of Events in either API.
+fn field_path(key: &str) -> Option<String> {
+    const REFERENCE: [&str; 7] = [
+        "kind",
+        "namespace",
+        "name",
+        "uid",
+        "apiVersion",
+        "resourceVersion",
+        "fieldPath",
+    ];
+    let reference = |prefix: &str| {
+        key.strip_prefix(prefix)
+            .is_some_and(|rest| REFERENCE.contains(&rest))
+    };
+    match key {
+        "metadata.name"
+        | "metadata.namespace"
+        | "reason"
+        | "type"
+        | "reportingComponent"
+        | "reportingController" => Some(key.to_string()),
+        "source" => Some("source.component".to_string()),
+        _ if reference("involvedObject.") || reference("regarding.") => Some(key.to_string()),
+        _ => None,
     }
 }
 
@@ -194,6 +252,20 @@ mod tests {
         let selector =
             Selector::parse(None, Some("metadata.name=p,metadata.namespace!=other")).unwrap();
         assert!(selector.matches(&pod(json!({}))));
+    }
+
+    #[test]
+    fn event_fields_select_in_either_api() {
+        let selector = Selector::parse(
+            None,
+            Some("involvedObject.name=web,involvedObject.kind=Rollout,type=Normal"),
+        )
+        .unwrap();
+        let core = json!({"involvedObject": {"name": "web", "kind": "Rollout"}, "type": "Normal"});
+        assert!(selector.matches(&core));
+        let stored = json!({"regarding": {"name": "web", "kind": "Rollout"}, "type": "Normal"});
+        assert!(!selector.matches(&stored));
+        assert!(selector.for_stored_events().matches(&stored));
     }
 
     #[test]

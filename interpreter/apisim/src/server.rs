@@ -156,9 +156,228 @@ struct Headers<'a> {
 /// A resource path, once parsed.
 struct Target {
     rt: ResourceType,
+    /// Where its objects are kept: `rt` itself, except for the core/v1 view of Events.
+    storage: ResourceType,
     namespace: Option<String>,
     name: Option<String>,
     status: bool,
+    /// The `/scale` subresource.
+    scale: bool,
+}
+
+impl Target {
+    /// A stored object as this path shows it.
+    fn shown(&self, stored: Value) -> Value {
+        if self.rt.is_core_event() {
+            crate::events::to_core(&stored)
+        } else {
+            stored
+        }
+    }
+
+    /// An object sent to this path as it is stored.
+    fn stored(&self, sent: Value) -> Value {
+        if self.rt.is_core_event() {
+            crate::events::from_core(&sent)
+        } else {
+            sent
+        }
+    }
+}
+
+/// How a write treats fields its kind does not declare (`fieldValidation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FieldValidation {
+    /// Drop them silently.
+    Ignore,
+    /// Drop them, and say so in a `Warning` header (the API server's default).
+    Warn,
+    /// Refuse the write, naming them.
+    Strict,
+}
+
+/// What a write's query asks of it.
+struct WriteOptions {
+    /// `dryRun=All`: answer as if written, keep nothing.
+    dry_run: bool,
+    fields: FieldValidation,
+}
+
+impl WriteOptions {
+    fn parse(query: &BTreeMap<String, String>) -> Result<Self, ApiError> {
+        let dry_run = match query.get("dryRun").map(String::as_str) {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid value: {other:?}: supported values: \"All\""
+                )));
+            }
+        };
+        let fields = match query.get("fieldValidation").map(String::as_str) {
+            None | Some("") | Some("Warn") => FieldValidation::Warn,
+            Some("Ignore") => FieldValidation::Ignore,
+            Some("Strict") => FieldValidation::Strict,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "fieldValidation must be one of Ignore, Warn or Strict, not {other:?}"
+                )));
+            }
+        };
+        Ok(WriteOptions { dry_run, fields })
+    }
+}
+
+/// The metadata fields an object may carry.
+const METADATA_FIELDS: [&str; 15] = [
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Refuse (Strict) or warn about (Warn) the fields of `object` its kind does not declare.
+fn check_fields(
+    rt: &ResourceType,
+    object: &Value,
+    how: FieldValidation,
+    warnings: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    if how == FieldValidation::Ignore {
+        return Ok(());
+    }
+    let mut unknown: Vec<String> = object["metadata"]
+        .as_object()
+        .into_iter()
+        .flat_map(|metadata| metadata.keys())
+        .filter(|key| !METADATA_FIELDS.contains(&key.as_str()))
+        .map(|key| format!("metadata.{key}"))
+        .collect();
+    if let Some(schema) = &rt.schema {
+        unknown.extend(crate::schema::unknown_fields(schema, object));
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    match how {
+        FieldValidation::Strict => Err(ApiError::unknown_fields(&rt.kind, &rt.version, &unknown)),
+        _ => {
+            warnings.extend(
+                unknown
+                    .iter()
+                    .map(|field| format!("unknown field \"{field}\"")),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// A JSON path as CRDs write them (`.spec.replicas`), as keys.
+fn path_keys(path: &str) -> impl Iterator<Item = &str> {
+    path.split('.').filter(|key| !key.is_empty())
+}
+
+/// The `autoscaling/v1` `Scale` of an object.
+fn scale_of(rt: &ResourceType, object: &Value) -> Result<Value, ApiError> {
+    let paths = rt
+        .scale
+        .as_ref()
+        .ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))?;
+    let read = |path: &str| {
+        path_keys(path)
+            .try_fold(object, |at, key| at.get(key))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let metadata = &object["metadata"];
+    let mut scale = json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": metadata["name"], "namespace": metadata["namespace"], "uid": metadata["uid"],
+            "resourceVersion": metadata["resourceVersion"],
+            "creationTimestamp": metadata["creationTimestamp"],
+        },
+        "spec": {"replicas": read(&paths.spec_replicas)},
+        "status": {"replicas": read(&paths.status_replicas).as_i64().unwrap_or(0)},
+    });
+    if let Some(selector) = &paths.label_selector
+        && let Some(selector) = read(selector).as_str()
+    {
+        scale["status"]["selector"] = selector.into();
+    }
+    Ok(scale)
+}
+
+/// `object` with the replicas a written `Scale` asks for (and its resourceVersion, so the
+/// write is conditional on it as a Scale update is).
+fn scaled(rt: &ResourceType, mut object: Value, scale: &Value) -> Result<Value, ApiError> {
+    let paths = rt
+        .scale
+        .as_ref()
+        .ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))?;
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
+        ApiError::invalid_fields(
+            "Scale",
+            "autoscaling",
+            &name,
+            vec![crate::error::Cause::new(
+                crate::error::CauseReason::Required,
+                "spec.replicas",
+                "Required value: an integer is required",
+            )],
+        )
+    })?;
+    if replicas < 0 {
+        return Err(ApiError::invalid_fields(
+            "Scale",
+            "autoscaling",
+            &name,
+            vec![crate::error::Cause::new(
+                crate::error::CauseReason::Invalid,
+                "spec.replicas",
+                format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+            )],
+        ));
+    }
+    let keys: Vec<&str> = path_keys(&paths.spec_replicas).collect();
+    let Some((last, parents)) = keys.split_last() else {
+        return Err(ApiError::internal(
+            "the scale subresource has no replicas path",
+        ));
+    };
+    let mut at = &mut object;
+    for key in parents {
+        if at.get(*key).is_none_or(|v| !v.is_object()) {
+            at[*key] = json!({});
+        }
+        at = &mut at[*key];
+    }
+    at[*last] = replicas.into();
+    match scale["metadata"]["resourceVersion"].as_str() {
+        Some(rv) if !rv.is_empty() => object["metadata"]["resourceVersion"] = rv.into(),
+        _ => {
+            if let Some(metadata) = object["metadata"].as_object_mut() {
+                metadata.remove("resourceVersion");
+            }
+        }
+    }
+    Ok(object)
 }
 
 async fn route(
@@ -177,6 +396,22 @@ async fn route(
         .collect();
     match segments.as_slice() {
         ["version"] => return Ok(json_response(StatusCode::OK, &version())),
+        ["openapi", "v3"] => {
+            let root = crate::openapi::root(shared.lock()?.types());
+            return Ok(json_response(StatusCode::OK, &root));
+        }
+        ["openapi", "v3", "api", version] => {
+            let document = crate::openapi::group_version(shared.lock()?.types(), "", version);
+            return document
+                .map(|document| json_response(StatusCode::OK, &document))
+                .ok_or_else(|| ApiError::no_route(path));
+        }
+        ["openapi", "v3", "apis", group, version] => {
+            let document = crate::openapi::group_version(shared.lock()?.types(), group, version);
+            return document
+                .map(|document| json_response(StatusCode::OK, &document))
+                .ok_or_else(|| ApiError::no_route(path));
+        }
         ["api"] => {
             return Ok(json_response(
                 StatusCode::OK,
@@ -223,27 +458,39 @@ async fn route(
                 .resource(group, version, plural)
                 .ok_or_else(|| ApiError::no_route(path))
         };
-        let (namespace, plural, name, status) = match rest {
-            ["namespaces", ns, plural] if *plural != "status" => (Some(*ns), *plural, None, false),
-            ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name), false),
-            ["namespaces", ns, plural, name, "status"] => (Some(*ns), *plural, Some(*name), true),
-            [plural] => (None, *plural, None, false),
-            [plural, name] => (None, *plural, Some(*name), false),
-            [plural, name, "status"] => (None, *plural, Some(*name), true),
+        let (namespace, plural, name, subresource) = match rest {
+            ["namespaces", ns, plural] if *plural != "status" => (Some(*ns), *plural, None, None),
+            ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name), None),
+            ["namespaces", ns, plural, name, sub] => (Some(*ns), *plural, Some(*name), Some(*sub)),
+            [plural] => (None, *plural, None, None),
+            [plural, name] => (None, *plural, Some(*name), None),
+            [plural, name, sub] => (None, *plural, Some(*name), Some(*sub)),
             _ => return Err(ApiError::no_route(path)),
         };
         let rt = find(plural)?;
-        if status && !rt.status_subresource {
-            return Err(ApiError::no_route(path));
-        }
+        let (status, scale) = match subresource {
+            None => (false, false),
+            Some("status") if rt.status_subresource => (true, false),
+            Some("scale") if rt.scale.is_some() => (false, true),
+            Some(_) => return Err(ApiError::no_route(path)),
+        };
+        let storage = if rt.is_core_event() {
+            store
+                .resource("events.k8s.io", "v1", "events")
+                .ok_or_else(|| ApiError::no_route(path))?
+        } else {
+            rt.clone()
+        };
         if namespace.is_some() && !rt.namespaced {
             return Err(ApiError::no_route(path));
         }
         Target {
             rt,
+            storage,
             namespace: namespace.map(String::from),
             name: name.map(String::from),
             status,
+            scale,
         }
     };
     let namespace = target.namespace.clone().unwrap_or_default();
@@ -270,50 +517,251 @@ async fn route(
         (&Method::GET, None) => list(shared, &target, query, headers.table),
         (&Method::GET, Some(name)) => {
             let store = shared.lock()?;
-            let object = store.get(&target.rt, &namespace, name)?;
-            if headers.table {
+            let stored = store.get(&target.storage, &namespace, name)?;
+            let object = if target.scale {
+                scale_of(&target.rt, &stored)?
+            } else {
+                target.shown(stored)
+            };
+            if headers.table && !target.scale {
                 let rv = store.resource_version();
                 let printed = crate::table::table(&target.rt, &[&object], rv);
                 return Ok(json_response(StatusCode::OK, &printed));
             }
             Ok(json_response(StatusCode::OK, &object))
         }
-        (&Method::POST, None) => {
-            let object = parse_json(body)?;
-            let mut store = shared.lock()?;
-            let created = store.create(&target.rt, &namespace, object)?;
-            let name = created["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            store.note_writer(
-                &target.rt,
-                &namespace,
-                &name,
-                &headers.manager,
-                None,
-                &created,
-            );
-            Ok(json_response(StatusCode::CREATED, &created))
-        }
-        (&Method::PUT, Some(name)) => {
-            let object = parse_json(body)?;
-            let updated = shared.lock()?.update_by(
-                &target.rt,
-                &namespace,
-                name,
-                object,
-                target.status,
-                &headers.manager,
-            )?;
-            Ok(json_response(StatusCode::OK, &updated))
-        }
-        (&Method::PATCH, Some(name)) => patch(shared, &target, name, query, headers, body),
-        (&Method::DELETE, Some(name)) => {
-            let deleted = shared.lock()?.delete(&target.rt, &namespace, name)?;
-            Ok(json_response(StatusCode::OK, &deleted))
+        (&Method::POST, None)
+        | (&Method::PUT, Some(_))
+        | (&Method::PATCH, Some(_))
+        | (&Method::DELETE, Some(_)) => {
+            let mut options = WriteOptions::parse(query)?;
+            // A delete may carry its options as a `DeleteOptions` body instead.
+            if *method == Method::DELETE && !body.is_empty() {
+                let sent = parse_json(body)?;
+                match sent["dryRun"].as_array().map(Vec::as_slice) {
+                    None | Some([]) => {}
+                    Some([only]) if only == "All" => options.dry_run = true,
+                    Some(other) => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid value: {}: supported values: \"All\"",
+                            Value::from(other.to_vec())
+                        )));
+                    }
+                }
+            }
+            let mut warnings = Vec::new();
+            let (code, object) = {
+                let mut live = shared.lock()?;
+                let mut scratch;
+                let store: &mut Store = if options.dry_run {
+                    scratch = live.scratch();
+                    &mut scratch
+                } else {
+                    &mut live
+                };
+                let write = Write {
+                    target: &target,
+                    method,
+                    query,
+                    headers,
+                    body,
+                    fields: options.fields,
+                };
+                write.run(store, &mut warnings)?
+            };
+            let mut response = json_response(code, &object);
+            for warning in warnings {
+                let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
+                if let Ok(value) =
+                    hyper::header::HeaderValue::from_str(&format!("299 - \"{escaped}\""))
+                {
+                    response.headers_mut().append("warning", value);
+                }
+            }
+            Ok(response)
         }
         _ => Err(ApiError::method_not_allowed(method.as_str())),
+    }
+}
+
+/// One write request: create, replace, patch or delete, on the store it is given (the live
+/// one, or a scratch copy for a dry run).
+struct Write<'a> {
+    target: &'a Target,
+    method: &'a Method,
+    query: &'a BTreeMap<String, String>,
+    headers: &'a Headers<'a>,
+    body: &'a Bytes,
+    fields: FieldValidation,
+}
+
+impl Write<'_> {
+    fn run(
+        &self,
+        store: &mut Store,
+        warnings: &mut Vec<String>,
+    ) -> Result<(StatusCode, Value), ApiError> {
+        let target = self.target;
+        let namespace = target.namespace.clone().unwrap_or_default();
+        let storage = &target.storage;
+        match (self.method, &target.name) {
+            (&Method::POST, None) => {
+                let object = parse_json(self.body)?;
+                check_fields(&target.rt, &object, self.fields, warnings)?;
+                let created = store.create(storage, &namespace, target.stored(object))?;
+                let name = created["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                store.note_writer(
+                    storage,
+                    &namespace,
+                    &name,
+                    &self.headers.manager,
+                    None,
+                    &created,
+                );
+                Ok((StatusCode::CREATED, target.shown(created)))
+            }
+            (&Method::PUT, Some(name)) => {
+                let sent = parse_json(self.body)?;
+                check_fields(&target.rt, &sent, self.fields, warnings)?;
+                let object = if target.scale {
+                    let current = store.get(storage, &namespace, name)?;
+                    scaled(&target.rt, current, &sent)?
+                } else {
+                    target.stored(sent)
+                };
+                let updated = store.update_by(
+                    storage,
+                    &namespace,
+                    name,
+                    object,
+                    target.status,
+                    &self.headers.manager,
+                )?;
+                Ok((StatusCode::OK, self.answer(updated)?))
+            }
+            (&Method::PATCH, Some(name)) => self.patch(store, name, warnings),
+            (&Method::DELETE, Some(name)) => {
+                let deleted = store.delete(storage, &namespace, name)?;
+                Ok((StatusCode::OK, target.shown(deleted)))
+            }
+            _ => Err(ApiError::method_not_allowed(self.method.as_str())),
+        }
+    }
+
+    /// A stored object as the request's path answers it (a Scale for `/scale`).
+    fn answer(&self, stored: Value) -> Result<Value, ApiError> {
+        if self.target.scale {
+            scale_of(&self.target.rt, &stored)
+        } else {
+            Ok(self.target.shown(stored))
+        }
+    }
+
+    fn patch(
+        &self,
+        store: &mut Store,
+        name: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<(StatusCode, Value), ApiError> {
+        let target = self.target;
+        let storage = &target.storage;
+        let namespace = target.namespace.clone().unwrap_or_default();
+        let body = self.body;
+        let media = self
+            .headers
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let current = store.get(storage, &namespace, name);
+        // What the patch applies to: the object as this path shows it.
+        let shown =
+            |current: Result<Value, ApiError>| -> Result<Value, ApiError> { self.answer(current?) };
+        let patched = match media {
+            "application/merge-patch+json" => {
+                let mut object = shown(current.clone())?;
+                json_patch::merge(&mut object, &parse_json(body)?);
+                object
+            }
+            "application/strategic-merge-patch+json" => {
+                if target.rt.schema.is_some() {
+                    // As the API server answers for custom resources.
+                    return Err(ApiError::unsupported_media_type(media));
+                }
+                let mut object = shown(current.clone())?;
+                crate::strategic::apply(&target.rt.kind, &mut object, &parse_json(body)?);
+                object
+            }
+            "application/json-patch+json" => {
+                let mut object = shown(current.clone())?;
+                let operations: json_patch::Patch =
+                    serde_json::from_slice(body).map_err(|error| {
+                        ApiError::bad_request(format!("invalid JSON patch: {error}"))
+                    })?;
+                json_patch::patch(&mut object, &operations).map_err(|error| {
+                    ApiError::invalid(
+                        &target.rt.plural,
+                        name,
+                        format!("the patch could not be applied: {error}"),
+                    )
+                })?;
+                object
+            }
+            "application/apply-patch+yaml" | "application/apply-patch+json" => {
+                if self.query.get("fieldManager").is_none_or(|m| m.is_empty()) {
+                    return Err(ApiError::bad_request(
+                        "PATCH requests with apply content type require fieldManager",
+                    ));
+                }
+                let config: Value = serde_yaml_ng::from_slice(body).map_err(|error| {
+                    ApiError::bad_request(format!(
+                        "the apply configuration is not valid YAML: {error}"
+                    ))
+                })?;
+                check_fields(&target.rt, &config, self.fields, warnings)?;
+                if target.scale {
+                    let mut object = shown(current.clone())?;
+                    json_patch::merge(&mut object, &config);
+                    object
+                } else {
+                    let how = crate::store::ApplyOptions {
+                        manager: &self.headers.manager,
+                        force: is_true(self.query.get("force")),
+                        status_only: target.status,
+                    };
+                    let (object, created) =
+                        store.apply(storage, &namespace, name, target.stored(config), &how)?;
+                    let code = if created {
+                        StatusCode::CREATED
+                    } else {
+                        StatusCode::OK
+                    };
+                    return Ok((code, target.shown(object)));
+                }
+            }
+            other => return Err(ApiError::unsupported_media_type(other)),
+        };
+        if !media.starts_with("application/apply-patch") {
+            check_fields(&target.rt, &patched, self.fields, warnings)?;
+        }
+        let object = if target.scale {
+            scaled(&target.rt, current?, &patched)?
+        } else {
+            target.stored(patched)
+        };
+        let updated = store.update_by(
+            storage,
+            &namespace,
+            name,
+            object,
+            target.status,
+            &self.headers.manager,
+        )?;
+        Ok((StatusCode::OK, self.answer(updated)?))
     }
 }
 
@@ -353,13 +801,26 @@ fn list(
         .filter(|l| *l > 0),
         None => None,
     };
-    let page = shared.lock()?.list(
-        &target.rt,
+    let core_events = target.rt.is_core_event();
+    let selector = if core_events {
+        selector.for_stored_events()
+    } else {
+        selector
+    };
+    let mut page = shared.lock()?.list(
+        &target.storage,
         target.namespace.as_deref(),
         &selector,
         limit,
         query.get("continue").map(String::as_str),
     )?;
+    if core_events {
+        page.items = page
+            .items
+            .iter()
+            .map(|item| std::sync::Arc::new(crate::events::to_core(item)))
+            .collect();
+    }
     if table {
         let items: Vec<&Value> = page.items.iter().map(|item| &**item).collect();
         let printed = crate::table::table(&target.rt, &items, page.resource_version);
@@ -389,88 +850,6 @@ fn list(
     Ok(json_typed(Full::new(Bytes::from(body)).boxed()))
 }
 
-fn patch(
-    shared: &Shared,
-    target: &Target,
-    name: &str,
-    query: &BTreeMap<String, String>,
-    headers: &Headers<'_>,
-    body: &Bytes,
-) -> Result<Response<Body>, ApiError> {
-    let namespace = target.namespace.clone().unwrap_or_default();
-    let media = headers
-        .content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim();
-    let mut store = shared.lock()?;
-    let current = store.get(&target.rt, &namespace, name);
-    let patched = match media {
-        "application/merge-patch+json" => {
-            let mut object = current?;
-            json_patch::merge(&mut object, &parse_json(body)?);
-            object
-        }
-        "application/strategic-merge-patch+json" => {
-            if target.rt.schema.is_some() {
-                // As the API server answers for custom resources.
-                return Err(ApiError::unsupported_media_type(media));
-            }
-            let mut object = current?;
-            crate::strategic::apply(&target.rt.kind, &mut object, &parse_json(body)?);
-            object
-        }
-        "application/json-patch+json" => {
-            let mut object = current?;
-            let operations: json_patch::Patch = serde_json::from_slice(body)
-                .map_err(|error| ApiError::bad_request(format!("invalid JSON patch: {error}")))?;
-            json_patch::patch(&mut object, &operations).map_err(|error| {
-                ApiError::invalid(
-                    &target.rt.plural,
-                    name,
-                    format!("the patch could not be applied: {error}"),
-                )
-            })?;
-            object
-        }
-        "application/apply-patch+yaml" | "application/apply-patch+json" => {
-            if query.get("fieldManager").is_none_or(|m| m.is_empty()) {
-                return Err(ApiError::bad_request(
-                    "PATCH requests with apply content type require fieldManager",
-                ));
-            }
-            let config: Value = serde_yaml_ng::from_slice(body).map_err(|error| {
-                ApiError::bad_request(format!(
-                    "the apply configuration is not valid YAML: {error}"
-                ))
-            })?;
-            let how = crate::store::ApplyOptions {
-                manager: &headers.manager,
-                force: is_true(query.get("force")),
-                status_only: target.status,
-            };
-            let (object, created) = store.apply(&target.rt, &namespace, name, config, &how)?;
-            let code = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            return Ok(json_response(code, &object));
-        }
-        other => return Err(ApiError::unsupported_media_type(other)),
-    };
-    let updated = store.update_by(
-        &target.rt,
-        &namespace,
-        name,
-        patched,
-        target.status,
-        &headers.manager,
-    )?;
-    Ok(json_response(StatusCode::OK, &updated))
-}
-
 fn watch(
     shared: &Shared,
     target: &Target,
@@ -489,7 +868,13 @@ fn watch(
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map_or(Duration::from_secs(1800), Duration::from_secs);
-    let rt = target.rt.clone();
+    let rt = target.storage.clone();
+    let core_events = target.rt.is_core_event();
+    let selector = if core_events {
+        selector.for_stored_events()
+    } else {
+        selector
+    };
     let namespace = target.namespace.clone();
     let subscription = shared.lock()?.subscribe(&rt, from, namespace.as_deref());
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(256);
@@ -516,12 +901,18 @@ fn watch(
     let printed_as = target.rt.clone();
     // Watches from `kubectl get --watch` receive each object as a one-row Table.
     let line = move |event: &Event| {
+        let converted;
+        let object: &Value = if core_events {
+            converted = crate::events::to_core(&event.object);
+            &converted
+        } else {
+            &event.object
+        };
         if table {
-            let printed =
-                crate::table::table(&printed_as, &[&*event.object], event.resource_version);
+            let printed = crate::table::table(&printed_as, &[object], event.resource_version);
             watch_line(event.kind.as_str(), &printed)
         } else {
-            watch_line(event.kind.as_str(), &event.object)
+            watch_line(event.kind.as_str(), object)
         }
     };
     tokio::spawn(async move {
@@ -639,6 +1030,17 @@ fn resource_list(store: &Store, group: &str, version: &str) -> Value {
                 "singularName": "",
                 "namespaced": rt.namespaced,
                 "kind": rt.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if rt.scale.is_some() {
+            resources.push(json!({
+                "name": format!("{}/scale", rt.plural),
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
                 "verbs": ["get", "patch", "update"],
             }));
         }

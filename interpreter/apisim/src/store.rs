@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::ownership::{self, Owners};
 use crate::resource::{ResourceType, builtins, from_crd};
 use crate::selector::Selector;
@@ -138,6 +138,25 @@ impl Store {
             }
         }
         store
+    }
+
+    /// A copy to try a write on without keeping it (`dryRun=All`): the same objects, kinds,
+    /// owners and counters, but no history and no watchers, so nothing it does is seen.
+    pub fn scratch(&self) -> Store {
+        let (events, _) = broadcast::channel(16);
+        Store {
+            types: self.types.clone(),
+            objects: self.objects.clone(),
+            resource_version: self.resource_version,
+            history: VecDeque::new(),
+            history_limit: self.history_limit,
+            compacted: self.resource_version,
+            uids: self.uids,
+            events,
+            workload: self.workload.clone(),
+            owners: self.owners.clone(),
+            spec_changed: BTreeMap::new(),
+        }
     }
 
     /// The served kinds.
@@ -336,6 +355,7 @@ impl Store {
         mut object: Value,
     ) -> Result<Value, ApiError> {
         check_kind(rt, &object)?;
+        crate::validation::decode(rt, &object)?;
         enforce_schema(rt, &mut object)?;
         let namespace = if rt.namespaced { namespace } else { "" };
         if rt.namespaced {
@@ -368,6 +388,7 @@ impl Store {
                 }
             },
         };
+        crate::validation::object(rt, &name, &object)?;
         let key = Self::key(rt, namespace, &name);
         if self.objects.contains_key(&key) {
             return Err(ApiError::already_exists(&rt.plural, &name));
@@ -424,6 +445,7 @@ impl Store {
         status_only: bool,
     ) -> Result<Value, ApiError> {
         check_kind(rt, &object)?;
+        crate::validation::decode(rt, &object)?;
         enforce_schema(rt, &mut object)?;
         let namespace = if rt.namespaced { namespace } else { "" };
         let key = Self::key(rt, namespace, name);
@@ -477,6 +499,7 @@ impl Store {
         if object == current {
             return Ok(current);
         }
+        crate::validation::object(rt, name, &object)?;
         let rv = self.next_resource_version();
         let metadata = metadata_mut(&mut object)?;
         for owned in ["uid", "creationTimestamp", "namespace", "name"] {
@@ -747,32 +770,19 @@ fn object_resource_version(object: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-/// A custom kind's schema, applied as the API server applies it (422 Invalid on violations).
+/// A custom kind's schema, applied as the API server applies it (422 Invalid on violations,
+/// one cause per field).
 fn enforce_schema(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
     let Some(schema) = &rt.schema else {
         return Ok(());
     };
-    crate::schema::apply(schema, object).map_err(|errors| {
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let group = if rt.group.is_empty() {
-            String::new()
-        } else {
-            format!(".{}", rt.group)
-        };
-        let message = if errors.len() == 1 {
-            errors[0].clone()
-        } else {
-            format!("[{}]", errors.join(", "))
-        };
-        ApiError::invalid(
-            &rt.plural,
-            &name,
-            format!("{}{group} \"{name}\" is invalid: {message}", rt.kind),
-        )
-    })
+    crate::schema::apply(schema, object)
+        .map(|_pruned| ())
+        .map_err(|errors| {
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let causes = errors.iter().map(|line| Cause::from_line(line)).collect();
+            ApiError::invalid_fields(&rt.kind, &rt.group, name, causes)
+        })
 }
 
 fn check_kind(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
