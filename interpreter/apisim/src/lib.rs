@@ -5,7 +5,13 @@
 //! built-in kinds KULTA touches and every kind a CustomResourceDefinition declares, and
 //! implements get, list (selectors, pagination), watch (resume, bookmarks, 410 Gone), create,
 //! update with optimistic concurrency, patch, delete with owner-reference garbage collection,
-//! and the `/status` subresource, answering errors with `Status` objects.
+//! and the `/status` and `/scale` subresources, answering errors with `Status` objects.
+//!
+//! Where a real API server refuses or warns, so does the simulator: `dryRun=All` keeps
+//! nothing, `fieldValidation=Strict|Warn` names unknown fields, a 422 lists its causes by field
+//! path, annotations are capped at 256 KiB, names, labels and `int32` fields have their limits.
+//! Events are readable in both `events.k8s.io/v1` and `core/v1`, and `/openapi/v3` describes
+//! every served kind, so that `kubectl apply` validates as it would against a cluster.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -18,9 +24,11 @@
 pub mod error;
 pub mod events;
 pub mod faults;
+pub mod fields;
 pub mod openapi;
 pub mod ownership;
 pub mod resource;
+pub mod scale;
 pub mod schema;
 pub mod selector;
 pub mod server;

@@ -185,201 +185,6 @@ impl Target {
     }
 }
 
-/// How a write treats fields its kind does not declare (`fieldValidation`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FieldValidation {
-    /// Drop them silently.
-    Ignore,
-    /// Drop them, and say so in a `Warning` header (the API server's default).
-    Warn,
-    /// Refuse the write, naming them.
-    Strict,
-}
-
-/// What a write's query asks of it.
-struct WriteOptions {
-    /// `dryRun=All`: answer as if written, keep nothing.
-    dry_run: bool,
-    fields: FieldValidation,
-}
-
-impl WriteOptions {
-    fn parse(query: &BTreeMap<String, String>) -> Result<Self, ApiError> {
-        let dry_run = match query.get("dryRun").map(String::as_str) {
-            None | Some("") => false,
-            Some("All") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid value: {other:?}: supported values: \"All\""
-                )));
-            }
-        };
-        let fields = match query.get("fieldValidation").map(String::as_str) {
-            None | Some("") | Some("Warn") => FieldValidation::Warn,
-            Some("Ignore") => FieldValidation::Ignore,
-            Some("Strict") => FieldValidation::Strict,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "fieldValidation must be one of Ignore, Warn or Strict, not {other:?}"
-                )));
-            }
-        };
-        Ok(WriteOptions { dry_run, fields })
-    }
-}
-
-/// The metadata fields an object may carry.
-const METADATA_FIELDS: [&str; 15] = [
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
-
-/// Refuse (Strict) or warn about (Warn) the fields of `object` its kind does not declare.
-fn check_fields(
-    rt: &ResourceType,
-    object: &Value,
-    how: FieldValidation,
-    warnings: &mut Vec<String>,
-) -> Result<(), ApiError> {
-    if how == FieldValidation::Ignore {
-        return Ok(());
-    }
-    let mut unknown: Vec<String> = object["metadata"]
-        .as_object()
-        .into_iter()
-        .flat_map(|metadata| metadata.keys())
-        .filter(|key| !METADATA_FIELDS.contains(&key.as_str()))
-        .map(|key| format!("metadata.{key}"))
-        .collect();
-    if let Some(schema) = &rt.schema {
-        unknown.extend(crate::schema::unknown_fields(schema, object));
-    }
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    match how {
-        FieldValidation::Strict => Err(ApiError::unknown_fields(&rt.kind, &rt.version, &unknown)),
-        _ => {
-            warnings.extend(
-                unknown
-                    .iter()
-                    .map(|field| format!("unknown field \"{field}\"")),
-            );
-            Ok(())
-        }
-    }
-}
-
-/// A JSON path as CRDs write them (`.spec.replicas`), as keys.
-fn path_keys(path: &str) -> impl Iterator<Item = &str> {
-    path.split('.').filter(|key| !key.is_empty())
-}
-
-/// The `autoscaling/v1` `Scale` of an object.
-fn scale_of(rt: &ResourceType, object: &Value) -> Result<Value, ApiError> {
-    let paths = rt
-        .scale
-        .as_ref()
-        .ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))?;
-    let read = |path: &str| {
-        path_keys(path)
-            .try_fold(object, |at, key| at.get(key))
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let metadata = &object["metadata"];
-    let mut scale = json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": metadata["name"], "namespace": metadata["namespace"], "uid": metadata["uid"],
-            "resourceVersion": metadata["resourceVersion"],
-            "creationTimestamp": metadata["creationTimestamp"],
-        },
-        "spec": {"replicas": read(&paths.spec_replicas)},
-        "status": {"replicas": read(&paths.status_replicas).as_i64().unwrap_or(0)},
-    });
-    if let Some(selector) = &paths.label_selector
-        && let Some(selector) = read(selector).as_str()
-    {
-        scale["status"]["selector"] = selector.into();
-    }
-    Ok(scale)
-}
-
-/// `object` with the replicas a written `Scale` asks for (and its resourceVersion, so the
-/// write is conditional on it as a Scale update is).
-fn scaled(rt: &ResourceType, mut object: Value, scale: &Value) -> Result<Value, ApiError> {
-    let paths = rt
-        .scale
-        .as_ref()
-        .ok_or_else(|| ApiError::no_route(&format!("{}/scale", rt.plural)))?;
-    let name = object["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
-        ApiError::invalid_fields(
-            "Scale",
-            "autoscaling",
-            &name,
-            vec![crate::error::Cause::new(
-                crate::error::CauseReason::Required,
-                "spec.replicas",
-                "Required value: an integer is required",
-            )],
-        )
-    })?;
-    if replicas < 0 {
-        return Err(ApiError::invalid_fields(
-            "Scale",
-            "autoscaling",
-            &name,
-            vec![crate::error::Cause::new(
-                crate::error::CauseReason::Invalid,
-                "spec.replicas",
-                format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-            )],
-        ));
-    }
-    let keys: Vec<&str> = path_keys(&paths.spec_replicas).collect();
-    let Some((last, parents)) = keys.split_last() else {
-        return Err(ApiError::internal(
-            "the scale subresource has no replicas path",
-        ));
-    };
-    let mut at = &mut object;
-    for key in parents {
-        if at.get(*key).is_none_or(|v| !v.is_object()) {
-            at[*key] = json!({});
-        }
-        at = &mut at[*key];
-    }
-    at[*last] = replicas.into();
-    match scale["metadata"]["resourceVersion"].as_str() {
-        Some(rv) if !rv.is_empty() => object["metadata"]["resourceVersion"] = rv.into(),
-        _ => {
-            if let Some(metadata) = object["metadata"].as_object_mut() {
-                metadata.remove("resourceVersion");
-            }
-        }
-    }
-    Ok(object)
-}
-
 async fn route(
     shared: &Shared,
     method: &Method,
@@ -519,7 +324,7 @@ async fn route(
             let store = shared.lock()?;
             let stored = store.get(&target.storage, &namespace, name)?;
             let object = if target.scale {
-                scale_of(&target.rt, &stored)?
+                crate::scale::scale_of(&target.rt, &stored)?
             } else {
                 target.shown(stored)
             };
@@ -534,7 +339,7 @@ async fn route(
         | (&Method::PUT, Some(_))
         | (&Method::PATCH, Some(_))
         | (&Method::DELETE, Some(_)) => {
-            let mut options = WriteOptions::parse(query)?;
+            let mut options = crate::fields::WriteOptions::parse(query)?;
             // A delete may carry its options as a `DeleteOptions` body instead.
             if *method == Method::DELETE && !body.is_empty() {
                 let sent = parse_json(body)?;
@@ -592,7 +397,7 @@ struct Write<'a> {
     query: &'a BTreeMap<String, String>,
     headers: &'a Headers<'a>,
     body: &'a Bytes,
-    fields: FieldValidation,
+    fields: crate::fields::FieldValidation,
 }
 
 impl Write<'_> {
@@ -607,7 +412,7 @@ impl Write<'_> {
         match (self.method, &target.name) {
             (&Method::POST, None) => {
                 let object = parse_json(self.body)?;
-                check_fields(&target.rt, &object, self.fields, warnings)?;
+                crate::fields::check(&target.rt, &object, self.fields, warnings)?;
                 let created = store.create(storage, &namespace, target.stored(object))?;
                 let name = created["metadata"]["name"]
                     .as_str()
@@ -625,10 +430,10 @@ impl Write<'_> {
             }
             (&Method::PUT, Some(name)) => {
                 let sent = parse_json(self.body)?;
-                check_fields(&target.rt, &sent, self.fields, warnings)?;
+                crate::fields::check(&target.rt, &sent, self.fields, warnings)?;
                 let object = if target.scale {
                     let current = store.get(storage, &namespace, name)?;
-                    scaled(&target.rt, current, &sent)?
+                    crate::scale::scaled(&target.rt, current, &sent)?
                 } else {
                     target.stored(sent)
                 };
@@ -654,7 +459,7 @@ impl Write<'_> {
     /// A stored object as the request's path answers it (a Scale for `/scale`).
     fn answer(&self, stored: Value) -> Result<Value, ApiError> {
         if self.target.scale {
-            scale_of(&self.target.rt, &stored)
+            crate::scale::scale_of(&self.target.rt, &stored)
         } else {
             Ok(self.target.shown(stored))
         }
@@ -722,7 +527,7 @@ impl Write<'_> {
                         "the apply configuration is not valid YAML: {error}"
                     ))
                 })?;
-                check_fields(&target.rt, &config, self.fields, warnings)?;
+                crate::fields::check(&target.rt, &config, self.fields, warnings)?;
                 if target.scale {
                     let mut object = shown(current.clone())?;
                     json_patch::merge(&mut object, &config);
@@ -746,10 +551,10 @@ impl Write<'_> {
             other => return Err(ApiError::unsupported_media_type(other)),
         };
         if !media.starts_with("application/apply-patch") {
-            check_fields(&target.rt, &patched, self.fields, warnings)?;
+            crate::fields::check(&target.rt, &patched, self.fields, warnings)?;
         }
         let object = if target.scale {
-            scaled(&target.rt, current?, &patched)?
+            crate::scale::scaled(&target.rt, current?, &patched)?
         } else {
             target.stored(patched)
         };
