@@ -1,6 +1,10 @@
 //! `/openapi/v3`: one OpenAPI document per served group-version, as kubectl reads them. Its
 //! paths say that every kind accepts `fieldValidation` (so `kubectl apply` leaves validation to
 //! the server instead of needing `--validate=false`), and its schemas are the CRDs' own.
+//!
+//! `/openapi/v2` is served empty: kubectl falls back to it for a kind the v3 documents do not
+//! have (one whose CRD is not installed), and an empty document lets kubectl go on to say
+//! "no matches for kind ... ensure CRDs are installed first", as it does against a cluster.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -8,6 +12,32 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde_json::{Value, json};
 
 use crate::resource::ResourceType;
+
+/// The media type kubectl asks for the OpenAPI v2 document in: protobuf.
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
+/// The same media type as the API server answers it (`@` is not allowed in a Content-Type).
+const V2_PROTOBUF_ANSWER: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// `/openapi/v2`: a document with no definitions, as protobuf (an empty message encodes as no
+/// bytes) or JSON, whichever the client accepts.
+pub fn v2(
+    accept: &str,
+) -> hyper::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>> {
+    use http_body_util::{BodyExt, Full};
+    let (media, body) = if accept.contains(V2_PROTOBUF) {
+        (V2_PROTOBUF_ANSWER, bytes::Bytes::new())
+    } else {
+        let document = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.34.0"}, "paths": {}});
+        ("application/json", bytes::Bytes::from(document.to_string()))
+    };
+    let mut response = hyper::Response::new(Full::new(body).boxed());
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(media),
+    );
+    response
+}
 
 /// The query parameters of a write, as the API server declares them.
 fn write_parameters() -> Value {

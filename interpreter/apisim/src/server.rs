@@ -88,6 +88,7 @@ pub async fn handle(
     let headers = Headers {
         content_type: &content_type,
         table: crate::table::wanted(&accept),
+        accept,
         manager: query
             .get("fieldManager")
             .filter(|m| !m.is_empty())
@@ -147,6 +148,8 @@ fn error_response(error: &ApiError) -> Response<Body> {
 /// What the request headers ask for.
 struct Headers<'a> {
     content_type: &'a str,
+    /// What the client accepts in answer.
+    accept: String,
     /// `kubectl get` wants a server-printed Table.
     table: bool,
     /// The field manager of a write: `fieldManager`, else the client's name.
@@ -201,6 +204,7 @@ async fn route(
         .collect();
     match segments.as_slice() {
         ["version"] => return Ok(json_response(StatusCode::OK, &version())),
+        ["openapi", "v2"] => return Ok(crate::openapi::v2(&headers.accept)),
         ["openapi", "v3"] => {
             let root = crate::openapi::root(shared.lock()?.types());
             return Ok(json_response(StatusCode::OK, &root));

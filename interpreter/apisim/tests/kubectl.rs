@@ -190,6 +190,28 @@ async fn setup(test: &str, files: &[(&str, &str)]) -> (ApiSim, Kubectl, PathBuf)
 }
 
 const SHOP: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
+/// The Prometheus Operator's ServiceMonitor CRD, reduced to what the simulator serves it by.
+const SERVICE_MONITOR_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: ServiceMonitor, plural: servicemonitors, singular: servicemonitor, listKind: ServiceMonitorList}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              x-kubernetes-preserve-unknown-fields: true
+";
+
 /// The namespaces of the examples.
 const NAMESPACES: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: jobs\n";
 
@@ -209,10 +231,14 @@ async fn the_install_kustomization_applies_as_written_and_reapplies_unchanged() 
         serde_yaml_ng::to_string(&<kulta::Rollout as kube::CustomResourceExt>::crd()).unwrap();
     let (sim, kubectl, dir) = setup(
         "install",
-        &[("untrimmed.yaml", &untrimmed), ("shop.yaml", NAMESPACES)],
+        &[
+            ("untrimmed.yaml", &untrimmed),
+            ("shop.yaml", NAMESPACES),
+            ("servicemonitor-crd.yaml", SERVICE_MONITOR_CRD),
+        ],
     )
     .await;
-    let deploy = repo("deploy");
+    let (deploy, monitoring) = (repo("deploy"), repo("deploy/monitoring"));
     tokio::task::spawn_blocking(move || {
         let applied = kubectl.run(&["apply", "-k", &deploy]);
         for created in [
@@ -253,6 +279,26 @@ async fn the_install_kustomization_applies_as_written_and_reapplies_unchanged() 
         ] {
             kubectl.run(&["apply", "-f", &repo(example)]);
         }
+        // The monitoring add-on, where the Prometheus Operator's ServiceMonitor CRD is installed.
+        let missing = kubectl.fails(&["apply", "-k", &monitoring]);
+        assert!(
+            missing.contains(
+                "no matches for kind \"ServiceMonitor\" in version \"monitoring.coreos.com/v1\""
+            ),
+            "{missing}"
+        );
+        kubectl.run(&[
+            "apply",
+            "-f",
+            &dir.join("servicemonitor-crd.yaml").to_string_lossy(),
+        ]);
+        let monitored = kubectl.run(&["apply", "-k", &monitoring]);
+        assert!(
+            monitored.contains("servicemonitor.monitoring.coreos.com/kulta created")
+                // Created by the first attempt, which stopped at the ServiceMonitor.
+                && monitored.contains("configmap/kulta-grafana-dashboard unchanged"),
+            "{monitored}"
+        );
         // The CRD as it was: its last-applied-configuration would be over 256 KiB.
         kubectl.run(&["delete", "crd", "rollouts.kulta.io"]);
         let refused =
