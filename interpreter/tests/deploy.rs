@@ -194,6 +194,13 @@ fn kustomize_builds_the_install_and_the_monitoring_addon() {
             .starts_with("gateway.networking.k8s.io")),
         "the Gateway API CRDs are the cluster's, not KULTA's install"
     );
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/README.md"))
+            .unwrap();
+    assert!(
+        readme.contains("httproutes.gateway.networking.k8s.io"),
+        "the README states the HTTPRoute CRD requirement"
+    );
     let deployment = of_kind(&install, "Deployment")[0];
     let pods = &deployment["spec"]["selector"]["matchLabels"];
     let pdb = of_kind(&install, "PodDisruptionBudget")[0];
