@@ -21,8 +21,8 @@ pub const ANNOTATIONS_LIMIT: usize = 256 * 1024;
 ///
 /// A client-side `kubectl apply` stores the whole object as JSON in an annotation, and the API
 /// server refuses annotations over [`ANNOTATIONS_LIMIT`]; the pod template's descriptions alone
-/// are over that (Argo Rollouts and Flagger trim theirs the same way). The same fields are
-/// described by `kubectl explain deployment.spec.template`.
+/// are over that (Argo CD, and Argo Rollouts until recently, drop CRD descriptions for the same
+/// reason). `kubectl explain deployment.spec.template` describes the same fields.
 pub fn crd() -> CustomResourceDefinition {
     let mut crd = kulta::Rollout::crd();
     for version in &mut crd.spec.versions {

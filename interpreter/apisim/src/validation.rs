@@ -238,7 +238,7 @@ fn annotations(annotations: &Value, causes: &mut Vec<Cause>) {
         causes.push(Cause::new(
             CauseReason::TooLong,
             "metadata.annotations",
-            format!("Too long: may not be more than {ANNOTATIONS_LIMIT} bytes"),
+            format!("Too long: must have at most {ANNOTATIONS_LIMIT} bytes"),
         ));
     }
 }
@@ -323,7 +323,7 @@ mod tests {
             json!({"metadata": {"annotations": {"a": "x".repeat(ANNOTATIONS_LIMIT - 1), "b": ""}}});
         assert_eq!(
             causes(&services, "web", &over),
-            ["metadata.annotations: Too long: may not be more than 262144 bytes"]
+            ["metadata.annotations: Too long: must have at most 262144 bytes"]
         );
     }
 

@@ -395,7 +395,7 @@ async fn names_labels_annotations_and_integers_the_api_server_refuses_are_refuse
     assert!(
         status
             .message
-            .ends_with("metadata.annotations: Too long: may not be more than 262144 bytes"),
+            .ends_with("metadata.annotations: Too long: must have at most 262144 bytes"),
         "{}",
         status.message
     );

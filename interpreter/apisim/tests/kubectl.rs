@@ -304,7 +304,7 @@ async fn the_install_kustomization_applies_as_written_and_reapplies_unchanged() 
         let refused =
             kubectl.fails(&["apply", "-f", &dir.join("untrimmed.yaml").to_string_lossy()]);
         assert!(
-            refused.contains("metadata.annotations: Too long: may not be more than 262144 bytes"),
+            refused.contains("metadata.annotations: Too long: must have at most 262144 bytes"),
             "{refused}"
         );
         let _ = std::fs::remove_dir_all(dir);
