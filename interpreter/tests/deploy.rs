@@ -344,6 +344,28 @@ fn every_dashboard_query_names_a_series_the_operator_exports_and_every_metric_is
         .filter(|p| p["type"] != "row")
         .map(|p| p["title"].as_str().unwrap())
         .collect();
+    // Grafana places panels on a 24-column grid; ids must be unique and panels must not overlap.
+    let mut ids = BTreeSet::new();
+    let mut cells = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        assert!(
+            ids.insert(panel["id"].as_i64().unwrap()),
+            "{}",
+            panel["title"]
+        );
+        let grid = &panel["gridPos"];
+        let at = |key: &str| grid[key].as_i64().unwrap();
+        assert!(at("x") + at("w") <= 24, "{}", panel["title"]);
+        for x in at("x")..at("x") + at("w") {
+            for y in at("y")..at("y") + at("h") {
+                assert!(
+                    cells.insert((x, y)),
+                    "{} overlaps another panel",
+                    panel["title"]
+                );
+            }
+        }
+    }
     for wanted in [
         "Rollouts by phase",
         "Canary weight",
