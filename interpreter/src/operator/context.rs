@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::Recorder as EventRecorder;
 use kulta::{EffectError, MetricResult};
 
 use super::cache::{Expect, ReplicaSetIndex};
@@ -73,7 +72,7 @@ pub struct Context {
     /// Metrics.
     pub telemetry: Arc<Telemetry>,
     /// Kubernetes Events.
-    pub events: EventRecorder,
+    pub events: Arc<super::events::Events>,
     /// CDEvents delivery, when a sink is configured.
     pub sink: Option<Sink>,
     /// Trace recording, when asked for.
@@ -92,7 +91,7 @@ impl Context {
         settings: Settings,
         leader: Leader,
         telemetry: Arc<Telemetry>,
-        events: EventRecorder,
+        events: Arc<super::events::Events>,
         sink: Option<Sink>,
         recorder: Option<Recorder>,
         indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod execute;
 pub mod health;
 pub mod lease;
@@ -26,7 +27,6 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::ListParams;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder as EventRecorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -65,8 +65,8 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
         "httproutes",
         &["get", "list", "watch", "update"],
     ),
-    // Kubernetes Events, folded into series by kube-runtime's recorder.
-    ("events.k8s.io", "events", &["create", "patch"]),
+    // Kubernetes Events, one per distinct message (a repeat is read back after a restart).
+    ("events.k8s.io", "events", &["create", "get", "patch"]),
     // Leader election, in the controller's own namespace only.
     (
         "coordination.k8s.io",
@@ -170,13 +170,7 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
         .lease
         .as_ref()
         .map_or_else(|| "kulta".to_string(), |l| l.config.identity.clone());
-    let events = EventRecorder::new(
-        client.clone(),
-        Reporter {
-            controller: "kulta".into(),
-            instance: Some(identity),
-        },
-    );
+    let events = Arc::new(events::Events::new(client.clone(), "kulta", &identity));
     let (leader, lease) = match options.lease.clone() {
         Some(settings) => {
             let leader = Leader::new();

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use kulta::{Rollout, RolloutStatus};
 
@@ -132,17 +131,13 @@ pub fn error_policy(object: Arc<Rollout>, error: &OperatorError, ctx: Arc<Contex
     let retry = backoff(failures);
     tracing::warn!(%namespace, rollout = %name, %error, failures, retry_in = ?retry, "reconcile failed");
     if ctx.leader.acting() {
-        let event = Event {
-            type_: EventType::Warning,
-            reason: reason_of(error).into(),
-            note: Some(format!("reconcile failed, retrying in {retry:?}: {error}")),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        let recorder = ctx.events.clone();
+        let reason = reason_of(error);
+        let note = format!("reconcile failed, retrying in {retry:?}: {error}");
+        let events = ctx.events.clone();
         let reference = object.object_ref(&());
         tokio::spawn(async move {
-            if let Err(error) = recorder.publish(&event, &reference).await {
+            let kind = super::events::EventKind::Warning;
+            if let Err(error) = events.publish(&reference, kind, reason, &note).await {
                 tracing::debug!(%error, "could not record the failure Event");
             }
         });

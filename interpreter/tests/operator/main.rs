@@ -9,5 +9,6 @@ mod canary;
 mod leadership;
 mod prometheus_auth;
 mod requests;
+mod safety;
 mod sharding;
 mod strategies;
