@@ -139,6 +139,10 @@ impl Running {
 
 /// Start the operator on `client`.
 pub async fn start(client: Client, options: Options) -> Result<Running, OperatorError> {
+    // Timings that could elect two leaders are refused before anything runs.
+    if let Some(lease) = &options.lease {
+        lease.config.check()?;
+    }
     let telemetry = Arc::new(Telemetry::new());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let probes = Arc::new(Probes {

@@ -1,6 +1,7 @@
 //! Bad input: what is wrong shows up as a condition and an Event, the operator retries with
 //! backoff, and nothing panics or is lost.
 
+use hyper::StatusCode;
 use kulta::Phase;
 use kulta::status::{ConditionStatus, ConditionType, RolloutStatus};
 use kulta_apisim::faults::{Fault, FaultRule, Verb};
@@ -193,4 +194,53 @@ async fn an_unreachable_cdevents_sink_is_named_but_never_holds_the_rollout_up() 
         .await;
     assert_eq!(status.phase, Some(Phase::Completed));
     operator.stop().await;
+}
+
+/// A Prometheus that answers each query with something no measurement is: huge, infinite,
+/// a matrix, a string, garbage. None of it may promote the canary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_prometheus_never_promotes_the_canary() {
+    let answers = [
+        // 2 MiB of one sample's labels: refused unread, past the answer cap.
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"x":"{}"}},"value":[1,"0.01"]}}]}}}}"#,
+            "a".repeat(2 * 1024 * 1024)
+        ),
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"-Inf"]}]}}"#.to_string(),
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1e999"]}]}}"#.to_string(),
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"0.01"]]}]}}"#.to_string(),
+        r#"{"status":"success","data":{"resultType":"string","result":[1,"0.01"]}}"#.to_string(),
+        "<html>not prometheus</html>".to_string(),
+    ];
+    for (index, answer) in answers.into_iter().enumerate() {
+        let cluster = Cluster::start().await;
+        cluster.canary_services(true).await;
+        let address = serve(move |_, _| (StatusCode::OK, answer.clone())).await;
+        half_canary(
+            &cluster,
+            Some(error_rate_analysis(
+                &format!("http://{address}"),
+                json!({"inconclusiveLimit": 1}),
+            )),
+        )
+        .await;
+        let operator = start_operator(&cluster, options(None, None)).await;
+        cluster.settled().await;
+        cluster.ship("web:2").await;
+        let paused = cluster
+            .status_until(
+                &format!("answer #{index} paused as inconclusive"),
+                LIMIT,
+                |s| s.phase == Some(Phase::Paused),
+            )
+            .await;
+        let why = paused.condition(ConditionType::Paused).unwrap();
+        assert_eq!(why.reason, "AnalysisInconclusive", "answer #{index}");
+        assert_eq!(paused.current_weight, 50, "answer #{index} never promotes");
+        if index == 0 {
+            let message = paused.message.clone().unwrap_or_default();
+            assert!(message.contains("larger than 256 KiB"), "{message}");
+        }
+        operator.stop().await;
+    }
 }

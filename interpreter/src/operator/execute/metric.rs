@@ -42,10 +42,14 @@ async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, EffectFa
         .await
         .map_err(|error| EffectFailure::unanswered(&error))?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|error| EffectFailure {
-        cause: ErrorCause::Server,
-        message: describe(&error),
-    })?;
+    let Some(body) = read_capped(response).await? else {
+        // Too big to be one instant sample: inconclusive, and said why.
+        return Ok(MetricValue::Error(format!(
+            "the answer is larger than {} KiB, more than an instant query of one series \
+             returns; it was not read",
+            MAX_ANSWER_BYTES / 1024
+        )));
+    };
     // Prometheus explains a bad query (400, 422) in the same JSON shape as an answer.
     if status.is_success() || status.as_u16() == 400 || status.as_u16() == 422 {
         return Ok(crate::prometheus::read_answer(&body));
@@ -58,6 +62,31 @@ async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, EffectFa
         },
         message: format!("Prometheus answered {status}"),
     })
+}
+
+/// The most of an answer that is read: one sample is a few hundred bytes, so this leaves room
+/// for long label sets while a hostile or mistaken answer cannot exhaust memory.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The body, or `None` when it is larger than [`MAX_ANSWER_BYTES`] (read no further).
+async fn read_capped(
+    mut response: reqwest::Response,
+) -> Result<Option<bytes::Bytes>, EffectFailure> {
+    let too_big = |length: u64| usize::try_from(length).map_or(true, |l| l > MAX_ANSWER_BYTES);
+    if response.content_length().is_some_and(too_big) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| EffectFailure {
+        cause: ErrorCause::Server,
+        message: describe(&error),
+    })? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.into()))
 }
 
 async fn token(ctx: &Context, source: &TokenSource) -> Result<String, EffectFailure> {
