@@ -203,6 +203,19 @@ impl Context {
             pending.remove(&(namespace.to_string(), name.to_string()));
         }
     }
+
+    /// A Rollout is gone: release everything kept for it (pending results and errors, its
+    /// metric series, its open trace file).
+    pub fn forget_rollout(&self, namespace: &str, name: &str) {
+        self.forget(namespace, name);
+        self.telemetry.forget(&super::telemetry::RolloutLabels {
+            namespace: namespace.to_string(),
+            rollout: name.to_string(),
+        });
+        if let Some(recorder) = &self.recorder {
+            recorder.close(namespace, name);
+        }
+    }
 }
 
 /// Exponential backoff for retries: 1 s, 2 s, 4 s, … at most 5 minutes.

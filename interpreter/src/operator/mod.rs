@@ -27,7 +27,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::ListParams;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout, validate};
@@ -321,9 +321,26 @@ async fn controller(
         }
     })
     .touched_objects();
+    // The Rollout watch is the controller's own, seen here first so that a deleted Rollout's
+    // per-rollout state (metric series, trace file, pending results) is released at once.
+    let (store, writer) = reflector::store();
+    let forgetting = Arc::clone(&ctx);
+    let rollout_events = reflector(
+        writer,
+        watcher::watcher(scoped::<Rollout>(&client, scope), rollouts),
+    )
+    .default_backoff()
+    .inspect(move |event| {
+        if let Ok(watcher::Event::Delete(rollout)) = event {
+            forgetting.forget_rollout(
+                &rollout.namespace().unwrap_or_default(),
+                &rollout.name_any(),
+            );
+        }
+    })
+    .applied_objects();
     let mut controller =
-        Controller::new(scoped::<Rollout>(&client, scope), rollouts).owns_stream(replica_sets);
-    let store = controller.store();
+        Controller::for_stream(rollout_events, store.clone()).owns_stream(replica_sets);
     let by_service = store.clone();
     controller = controller.watches(
         scoped::<Service>(&client, scope),

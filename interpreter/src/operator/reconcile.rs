@@ -44,8 +44,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     // step, so the Rollout is read afresh.
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(rollout) = api.get_opt(&name).await? else {
-        ctx.forget(&namespace, &name);
-        ctx.telemetry.forget(&labels);
+        ctx.forget_rollout(&namespace, &name);
         return Ok(Action::await_change());
     };
     if rollout.metadata.deletion_timestamp.is_some() {
