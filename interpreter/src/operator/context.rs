@@ -80,6 +80,8 @@ pub struct Context {
     /// Owned ReplicaSets by watched scope (`None`: all namespaces).
     pub indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
     pending: Mutex<BTreeMap<(String, String), Pending>>,
+    /// Rollouts to reconcile again because something arrived for them (a metric answer).
+    wake: tokio::sync::broadcast::Sender<(String, String)>,
 }
 
 impl Context {
@@ -107,6 +109,7 @@ impl Context {
             recorder,
             indexes,
             pending: Mutex::new(BTreeMap::new()),
+            wake: tokio::sync::broadcast::channel(1024).0,
         }
     }
 
@@ -195,6 +198,27 @@ impl Context {
             entry.failures_in_a_row = entry.failures_in_a_row.saturating_add(1);
             entry.failures_in_a_row
         })
+    }
+
+    /// Hand a metric answer (and the query's failure, if any) to this rollout's next `step`,
+    /// and wake it: queries run beside reconciles, never inside them.
+    pub fn deliver(
+        &self,
+        namespace: &str,
+        name: &str,
+        result: MetricResult,
+        failure: Option<EffectError>,
+    ) {
+        self.with_pending(namespace, name, (), |entry| {
+            entry.results.push(result);
+            entry.errors.extend(failure);
+        });
+        let _ = self.wake.send((namespace.to_string(), name.to_string()));
+    }
+
+    /// Rollouts to reconcile again, as they are woken.
+    pub fn wakes(&self) -> tokio::sync::broadcast::Receiver<(String, String)> {
+        self.wake.subscribe()
     }
 
     /// Forget a deleted rollout.

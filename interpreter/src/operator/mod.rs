@@ -355,6 +355,21 @@ async fn controller(
             move |route: HttpRoute| routing_through(&by_route, &route),
         );
     }
+    // A rollout whose metric answer arrived is reconciled again at once.
+    let scope_namespace = namespace.clone();
+    let answered =
+        tokio_stream::wrappers::BroadcastStream::new(ctx.wakes()).filter_map(move |woken| {
+            let within = match (&woken, &scope_namespace) {
+                (Ok((ns, _)), Some(scope)) => ns == scope,
+                (Ok(_), None) => true,
+                (Err(_), _) => false,
+            };
+            std::future::ready(match woken {
+                Ok((ns, name)) if within => Some(ObjectRef::<Rollout>::new(&name).within(&ns)),
+                _ => None,
+            })
+        });
+    controller = controller.reconcile_on(answered);
     let gained = WatchStream::new(ctx.leader.subscribe())
         .filter(|leading| std::future::ready(*leading))
         .map(|_| ());

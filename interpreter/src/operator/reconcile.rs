@@ -15,8 +15,8 @@ use super::execute::{self, FIELD_MANAGER};
 use super::observe;
 use super::telemetry::RolloutLabels;
 
-/// How soon to come back when answers are waiting for `step`.
-const ANSWERS_WAITING: Duration = Duration::from_millis(10);
+/// How soon to decide again after a status write conflicted.
+const AGAIN_SOON: Duration = Duration::from_millis(10);
 
 /// Reconcile one Rollout on a task of its own: kube-runtime drives every reconcile future
 /// from one task, so without this all reconciles (and the watches feeding the index) would
@@ -59,8 +59,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         tracing::warn!(%namespace, rollout = %name, %error, "could not record the trace line");
     }
     let executed = execute::all(&ctx, &rollout, &effects).await;
-    let answers_waiting = !executed.results.is_empty();
-    let failures = ctx.leave_pending(&namespace, &name, executed.results, executed.errors);
+    let failures = ctx.leave_pending(&namespace, &name, Vec::new(), executed.errors);
     if executed.stopped {
         tracing::info!(%namespace, rollout = %name, "lost the lease mid-reconcile; stopped writing");
         return Ok(Action::await_change());
@@ -75,7 +74,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
             Err(OperatorError::Kube(error)) if is_conflict(&error) => {
                 // Someone wrote the Rollout since we read it: decide again from what they wrote.
                 tracing::debug!(%namespace, rollout = %name, "status write conflicted; reconciling again");
-                return Ok(Action::requeue(ANSWERS_WAITING));
+                return Ok(Action::requeue(AGAIN_SOON));
             }
             Err(error) => return Err(error),
         }
@@ -94,9 +93,6 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         .requeue
         .unwrap_or(ctx.settings.resync)
         .min(ctx.settings.resync);
-    if answers_waiting {
-        requeue = requeue.min(ANSWERS_WAITING);
-    }
     if failures > 0 {
         requeue = requeue.min(backoff(failures));
     }

@@ -244,3 +244,73 @@ async fn a_hostile_prometheus_never_promotes_the_canary() {
         operator.stop().await;
     }
 }
+
+/// A Prometheus that accepts connections and never answers. Queries run beside the reconciles,
+/// each under its own timeout: an abort is carried out at once, not after the queries give up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_prometheus_never_delays_an_abort() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let hanging = tokio::spawn(async move {
+        let mut held = Vec::new();
+        // Bounded: at most 1,000 connections, each held open until the test ends.
+        for _ in 0..1_000 {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            held.push(stream);
+        }
+    });
+    let cluster = Cluster::start().await;
+    cluster.canary_services(true).await;
+    let mut analysis = error_rate_analysis(&format!("http://{address}"), json!({}));
+    let metric = analysis["metrics"][0].clone();
+    analysis["metrics"] = json!([metric.clone(), metric.clone(), metric]);
+    for (index, name) in ["errors-a", "errors-b", "errors-c"].into_iter().enumerate() {
+        analysis["metrics"][index]["name"] = json!(name);
+    }
+    cluster
+        .rollout(
+            2,
+            "web:1",
+            canary(
+                true,
+                json!([{"setWeight": 50}, {"pause": {}}]),
+                json!({"analysis": analysis}),
+            ),
+        )
+        .await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    let v2 = cluster.ship("web:2").await;
+    cluster
+        .status_until("the canary at 50% and measuring", LIMIT, |s| {
+            s.current_weight == 50
+                && s.canary_revision.as_deref() == Some(v2.as_str())
+                && s.background_analysis
+                    .as_ref()
+                    .is_some_and(|run| run.round > 0)
+        })
+        .await;
+    let asked = std::time::Instant::now();
+    kulta_interpreter::cli::control::request(
+        cluster.client.clone(),
+        NS,
+        "web",
+        kulta::RequestAction::Abort,
+    )
+    .await
+    .unwrap();
+    cluster
+        .status_until("the abort", LIMIT, |s| s.phase == Some(Phase::Failed))
+        .await;
+    let took = asked.elapsed();
+    // Three queries hang for the 3 s effect timeout each; the abort waits for none of them.
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "the abort took {took:?}"
+    );
+    cluster.weights_become(100, 0).await;
+    operator.stop().await;
+    hanging.abort();
+}

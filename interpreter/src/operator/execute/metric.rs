@@ -5,16 +5,60 @@
 use chrono::Utc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kulta::{ErrorCause, MetricQuery, MetricResult, MetricValue};
+use kulta::{EffectError, EffectKind, ErrorCause, MetricQuery, MetricResult, MetricValue};
+
+use crate::operator::telemetry::Outcome;
 
 use crate::operator::context::{Context, TokenSource};
 use crate::operator::error::describe;
 
 use super::EffectFailure;
 
+/// Run the query in its own task, under its own timeout, and deliver the answer to the
+/// rollout's next `step`.
+pub fn spawn(ctx: &std::sync::Arc<Context>, rollout: &kulta::Rollout, query: MetricQuery) {
+    use kube::ResourceExt;
+    let ctx = std::sync::Arc::clone(ctx);
+    let namespace = rollout.namespace().unwrap_or_default();
+    let name = rollout.name_any();
+    tokio::spawn(async move {
+        let timeout = ctx.settings.effect_timeout;
+        let (result, failure) = match tokio::time::timeout(timeout, query_once(&ctx, &query)).await
+        {
+            Ok(answered) => answered,
+            Err(_) => {
+                let message = format!("Prometheus gave no answer within {timeout:?}");
+                let result = MetricResult {
+                    key: query.key.clone(),
+                    value: MetricValue::Error(message.clone()),
+                    time: Utc::now(),
+                };
+                let failure = EffectFailure {
+                    cause: ErrorCause::Timeout,
+                    message,
+                };
+                (result, Some(failure))
+            }
+        };
+        let outcome = if failure.is_some() {
+            Outcome::Error
+        } else {
+            Outcome::Ok
+        };
+        ctx.telemetry.effect(EffectKind::Metric, outcome);
+        let error = failure.map(|failure| EffectError {
+            kind: EffectKind::Metric,
+            target: format!("Prometheus {}", query.address),
+            cause: failure.cause,
+            message: failure.message,
+        });
+        ctx.deliver(&namespace, &name, result, error);
+    });
+}
+
 /// Run the query; the result is always returned, the failure only when the query could not
 /// be made or answered.
-pub async fn query(ctx: &Context, query: &MetricQuery) -> (MetricResult, Option<EffectFailure>) {
+async fn query_once(ctx: &Context, query: &MetricQuery) -> (MetricResult, Option<EffectFailure>) {
     let (value, failure) = match ask(ctx, query).await {
         Ok(value) => (value, None),
         Err(failure) => (MetricValue::Error(failure.message.clone()), Some(failure)),
