@@ -15,6 +15,9 @@ use super::execute::{self, FIELD_MANAGER};
 use super::observe;
 use super::telemetry::RolloutLabels;
 
+/// How often a rollout that waits on the cluster is looked at, as a safety net for watches.
+const WAITING_RECHECK: Duration = Duration::from_secs(5);
+
 /// How soon to decide again after a status write conflicted.
 const AGAIN_SOON: Duration = Duration::from_millis(10);
 
@@ -95,6 +98,15 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         .min(ctx.settings.resync);
     if failures > 0 {
         requeue = requeue.min(backoff(failures));
+    }
+    // A rollout waiting on the cluster is looked at again soon even if no watch event comes
+    // (watches break; a blip at a step boundary must not cost minutes).
+    if after
+        .waiting
+        .as_ref()
+        .is_some_and(|w| w.resolved_at.is_none())
+    {
+        requeue = requeue.min(WAITING_RECHECK);
     }
     Ok(Action::requeue(requeue))
 }

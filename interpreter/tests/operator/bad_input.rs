@@ -2,6 +2,7 @@
 //! backoff, and nothing panics or is lost.
 
 use hyper::StatusCode;
+use kube::ResourceExt;
 use kulta::Phase;
 use kulta::status::{ConditionStatus, ConditionType, RolloutStatus};
 use kulta_apisim::faults::{Fault, FaultRule, Verb};
@@ -313,4 +314,54 @@ async fn a_hanging_prometheus_never_delays_an_abort() {
     cluster.weights_become(100, 0).await;
     operator.stop().await;
     hanging.abort();
+}
+
+/// A ReplicaSet that squats the name of the next revision's (not owned by the Rollout) is
+/// never adopted: the rollout says so and waits until the name is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_replica_set_with_the_revisions_name_is_never_adopted() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use kube::api::{DeleteParams, PostParams};
+    let cluster = Cluster::start().await;
+    cluster.rollout(2, "web:1", json!({"simple": {}})).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    // What the next revision's ReplicaSet will be called.
+    let mut next = cluster.rollouts().get("web").await.unwrap().spec.template;
+    if let Some(spec) = next.spec.as_mut() {
+        spec.containers[0].image = Some("web:2".into());
+    }
+    let v2 = kulta::pod_template_hash(&next);
+    let name = kulta::replica_set_name("web", &v2);
+    let squatter: ReplicaSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": NS, "labels": {"app": "other"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "other"}},
+                 "template": {"metadata": {"labels": {"app": "other"}},
+                              "spec": {"containers": [{"name": "other", "image": "other:1"}]}}}
+    }))
+    .unwrap();
+    cluster
+        .replica_sets()
+        .create(&PostParams::default(), &squatter)
+        .await
+        .unwrap();
+    assert_eq!(cluster.ship("web:2").await, v2);
+    let status = cluster
+        .status_until("the squatter reported", LIMIT, |s| {
+            reconcile_error(s).is_some_and(|(reason, _)| reason == "WriteConflict")
+        })
+        .await;
+    let (_, message) = reconcile_error(&status).unwrap();
+    assert!(message.contains("never adopted"), "{message}");
+    let kept = cluster.replica_sets().get(&name).await.unwrap();
+    assert_eq!(kept.labels().get("app").map(String::as_str), Some("other"));
+    assert!(kept.owner_references().is_empty(), "not adopted");
+    cluster
+        .replica_sets()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    cluster.stable_on(&v2).await;
+    operator.stop().await;
 }

@@ -127,15 +127,17 @@ async fn one(ctx: &Context, rollout: &Rollout, effect: &Effect) -> Result<(), Ef
             revision,
             replicas,
             template,
-        } => Ok(replicaset::apply(
-            &replica_sets(),
-            rollout,
-            name,
-            revision,
-            *replicas,
-            template,
-        )
-        .await?),
+        } => {
+            replicaset::apply(
+                &replica_sets(),
+                rollout,
+                name,
+                revision,
+                *replicas,
+                template,
+            )
+            .await
+        }
         Effect::ScaleReplicaSet { name, replicas } => {
             Ok(replicaset::scale(&replica_sets(), name, *replicas).await?)
         }
