@@ -15,6 +15,13 @@ struct Kubectl {
     home: PathBuf,
 }
 
+/// Its home (kubeconfig and discovery cache) goes with it, also when a test fails.
+impl Drop for Kubectl {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
 impl Kubectl {
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("kubectl");
@@ -307,7 +314,6 @@ async fn the_install_kustomization_applies_as_written_and_reapplies_unchanged() 
             refused.contains("metadata.annotations: Too long: must have at most 262144 bytes"),
             "{refused}"
         );
-        let _ = std::fs::remove_dir_all(dir);
     })
     .await
     .unwrap();
@@ -342,7 +348,6 @@ async fn a_server_dry_run_creates_nothing() {
         ]);
         assert!(deleted.contains("(server dry run)"), "{deleted}");
         kubectl.run(&["get", "rollout", "checkout", "-n", "shop"]);
-        let _ = std::fs::remove_dir_all(dir);
     })
     .await
     .unwrap();
@@ -375,7 +380,6 @@ async fn strict_field_validation_names_the_unknown_field_and_warn_lets_it_throug
             warned.contains("rollout.kulta.io/checkout created"),
             "{warned}"
         );
-        let _ = std::fs::remove_dir_all(dir);
     })
     .await
     .unwrap();
@@ -454,7 +458,6 @@ async fn kubectl_prints_the_field_path_of_a_violation() {
             refused.contains("must be no more than 253 characters"),
             "{refused}"
         );
-        let _ = std::fs::remove_dir_all(dir);
     })
     .await
     .unwrap();
@@ -520,7 +523,6 @@ async fn kubectl_scale_rollout_sets_its_replicas() {
             "jsonpath={.spec.replicas}",
         ]);
         assert_eq!(replicas, "5");
-        let _ = std::fs::remove_dir_all(dir);
     })
     .await
     .unwrap();
