@@ -80,7 +80,9 @@ pub async fn list(
                 output == Some(Output::Wide),
                 chrono::Utc::now(),
             );
-            writeln!(out, "{table}")?;
+            for line in table.to_string().lines() {
+                writeln!(out, "{}", line.trim_end())?;
+            }
         }
     }
     Ok(())
@@ -146,6 +148,10 @@ pub fn table(
             ]);
         }
         table.add_row(row);
+    }
+    // As kubectl prints: no leading space, columns two spaces apart.
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
     }
     table
 }
