@@ -83,7 +83,7 @@ enum Command {
     /// List rollouts, or show one as a live tree (`get rollout NAME --watch`).
     Get(GetArgs),
     /// Show a rollout's status; with --wait, follow it until it completes (exit 0), is rolled
-    /// back (1), needs a person (3) or the timeout passes (124).
+    /// back (1), needs a person (3), has an invalid spec (2) or the timeout passes (124).
     Status {
         /// Rollout name.
         name: String,
@@ -396,6 +396,8 @@ pub enum Outcome {
     Failed,
     /// The rollout waits for a person (exit 3).
     NeedsPerson,
+    /// What was asked about cannot work as written: an invalid spec (exit 2).
+    BadInput,
     /// The wait timed out (exit 124, as `timeout(1)`).
     TimedOut,
 }
@@ -407,6 +409,7 @@ impl Outcome {
             Outcome::Ok => ExitCode::SUCCESS,
             Outcome::Found | Outcome::Failed => ExitCode::from(1),
             Outcome::NeedsPerson => ExitCode::from(3),
+            Outcome::BadInput => ExitCode::from(2),
             Outcome::TimedOut => ExitCode::from(124),
         }
     }

@@ -22,6 +22,8 @@ pub enum Verdict {
     Failed(String),
     /// Nothing moves until a person promotes, resumes or aborts; why.
     NeedsPerson(String),
+    /// The spec cannot be acted on until it is fixed; the field and the problem.
+    InvalidSpec(String),
     /// Still moving (or the operator has not seen the latest spec or request yet).
     Pending,
 }
@@ -42,6 +44,12 @@ pub fn verdict(rollout: &Rollout) -> Verdict {
         return Verdict::Pending;
     }
     let explained = || explain(&status);
+    if let Some(invalid) = status
+        .condition(kulta::status::ConditionType::InvalidSpec)
+        .filter(|c| c.status == kulta::status::ConditionStatus::True)
+    {
+        return Verdict::InvalidSpec(invalid.message.clone());
+    }
     match status.phase {
         Some(Phase::Completed) => Verdict::Completed,
         Some(Phase::Failed) => Verdict::Failed(explained()),
@@ -201,6 +209,14 @@ pub async fn status(
                     rollout_name(namespace, name)
                 )?;
                 return Ok(Outcome::NeedsPerson);
+            }
+            Verdict::InvalidSpec(why) => {
+                writeln!(
+                    out,
+                    "{} cannot proceed: its spec is invalid: {why}",
+                    rollout_name(namespace, name)
+                )?;
+                return Ok(Outcome::BadInput);
             }
             Verdict::Pending => {}
         }

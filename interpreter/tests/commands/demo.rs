@@ -37,3 +37,65 @@ async fn the_demo_ships_a_canary_then_rolls_back_a_bad_one_within_a_minute() {
         ran.took
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_keep_leaves_a_cluster_that_kulta_and_the_plugin_reach_with_the_printed_kubeconfig() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kulta"))
+        .args(["demo", "--keep"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut kubeconfig = None;
+    while std::time::Instant::now() < deadline {
+        match seen.recv_timeout(Duration::from_millis(500)) {
+            Ok(line) => {
+                if let Some(path) = line.trim().strip_prefix("export KUBECONFIG=") {
+                    kubeconfig = Some(std::path::PathBuf::from(path));
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let Some(kubeconfig) = kubeconfig else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("kulta demo --keep printed no KUBECONFIG");
+    };
+    let listed = run(
+        env!("CARGO_BIN_EXE_kulta"),
+        Some(kubeconfig.clone()),
+        &["get"],
+    )
+    .await;
+    let tree = run(
+        env!("CARGO_BIN_EXE_kubectl-kulta"),
+        Some(kubeconfig.clone()),
+        &["get", "rollout", "web"],
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(listed.code, Some(0), "{}", listed.text());
+    assert!(
+        listed.stdout.contains("web") && listed.stdout.contains("Failed"),
+        "the demo's namespace is the context's: {}",
+        listed.text()
+    );
+    assert!(tree.stdout.contains("Namespace:   demo"), "{}", tree.text());
+}

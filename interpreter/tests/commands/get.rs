@@ -136,6 +136,16 @@ async fn get_lists_the_context_namespace_with_age_and_reason_in_every_format() {
     let list: serde_json::Value = serde_yaml_ng::from_str(&ran.stdout).unwrap();
     assert_eq!(list["items"][0]["metadata"]["namespace"], "shop");
 
+    // A rollout whose spec is invalid cannot finish: status --wait says so with exit 2.
+    let ran = kubeconfig.kulta(&["status", "web", "--wait"]).await;
+    assert_eq!(ran.code, Some(2), "{}", ran.text());
+    assert!(
+        ran.stdout
+            .contains("rollout shop/web cannot proceed: its spec is invalid: spec.strategy"),
+        "{}",
+        ran.text()
+    );
+
     let ran = kubeconfig.kulta(&["get", "-o", "toml"]).await;
     assert_eq!(ran.code, Some(2), "{}", ran.text());
 

@@ -331,6 +331,7 @@ impl Act<'_> {
                         Verdict::Completed => "Completed".to_string(),
                         Verdict::Failed(why) => format!("Failed ({why})"),
                         Verdict::NeedsPerson(why) => format!("waiting for a person ({why})"),
+                        Verdict::InvalidSpec(why) => format!("with an invalid spec ({why})"),
                         Verdict::Pending => "pending".to_string(),
                     },
                 })),
