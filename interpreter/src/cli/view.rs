@@ -249,7 +249,7 @@ pub fn age(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 /// The reason shown for a rollout: a failing condition first (`InvalidSpec`,
-/// `ReconcileError`'s reason), else the Progressing or Paused condition's.
+/// `ReconcileError`; the conditions say more), else the Paused or Progressing condition's.
 pub fn reason(status: &RolloutStatus) -> String {
     use kulta::status::ConditionType as T;
     let holds = |type_| {
@@ -260,7 +260,7 @@ pub fn reason(status: &RolloutStatus) -> String {
     };
     holds(T::InvalidSpec)
         .map(|_| kulta::conditions::reason::INVALID_SPEC.to_string())
-        .or_else(|| holds(T::ReconcileError))
+        .or_else(|| holds(T::ReconcileError).map(|_| "ReconcileError".to_string()))
         .or_else(|| holds(T::Paused))
         .or_else(|| status.condition(T::Progressing).map(|c| c.reason.clone()))
         .or_else(|| holds(T::Completed))
@@ -287,7 +287,7 @@ fn draw(out: &mut String, snapshot: &Snapshot, now: DateTime<Utc>) -> std::fmt::
         label("Namespace:"),
         rollout.namespace().unwrap_or_default()
     )?;
-    let phase = status.phase.map_or("Unknown", Phase::as_str);
+    let phase = status.phase.map_or("NotYetReconciled", Phase::as_str);
     let why = reason(&status);
     let why = if why.is_empty() {
         String::new()

@@ -136,7 +136,7 @@ pub fn state_line(rollout: &Rollout) -> String {
             &rollout.metadata.namespace.clone().unwrap_or_default(),
             &rollout.metadata.name.clone().unwrap_or_default()
         ),
-        status.phase.map_or("Unknown", Phase::as_str)
+        status.phase.map_or("NotYetReconciled", Phase::as_str)
     );
     let reason = super::view::reason(&status);
     if !reason.is_empty() {

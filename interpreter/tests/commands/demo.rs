@@ -99,3 +99,24 @@ async fn demo_keep_leaves_a_cluster_that_kulta_and_the_plugin_reach_with_the_pri
     );
     assert!(tree.stdout.contains("Namespace:   demo"), "{}", tree.text());
 }
+
+#[test]
+fn the_readme_gives_the_demo_and_the_test_command_as_these_tests_run_them() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    // The demo test above runs the binary this command builds, with the same argument.
+    assert!(
+        readme.contains("```sh\ncargo run -q -p kulta-interpreter --bin kulta -- demo\n```"),
+        "the README's demo command"
+    );
+    assert!(
+        readme.contains("```sh\n./scripts/check\n```"),
+        "the README's test command"
+    );
+    assert!(
+        readme.contains("](docs/canary-rollback.svg)"),
+        "the SVG is shown"
+    );
+}
