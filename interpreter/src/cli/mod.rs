@@ -192,10 +192,18 @@ pub fn main_as(program: Program) -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    let stdout = anstream::AutoStream::auto(std::io::stdout().lock());
-    let mut out = std::io::BufWriter::new(stdout);
-    let result = dispatch(cli.command, &mut out);
-    let flushed = out.flush();
+    // Only the views for people are coloured (plain when piped); the offline commands write
+    // their output untouched, without the cost of scanning it for escape codes.
+    let coloured = matches!(cli.command, Command::Demo(_) | Command::Get(_));
+    let (result, flushed) = if coloured {
+        let mut out = std::io::BufWriter::new(anstream::AutoStream::auto(std::io::stdout().lock()));
+        let result = dispatch(cli.command, &mut out);
+        (result, out.flush())
+    } else {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let result = dispatch(cli.command, &mut out);
+        (result, out.flush())
+    };
     match (result, flushed) {
         (Ok(outcome), Ok(())) => outcome.exit_code(),
         (Err(error), _) => report(&error),

@@ -350,3 +350,80 @@ pub fn describe(rollout: &Rollout, out: &mut impl Write) -> Result<(), ControlEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A canary rollout at generation 2 with this status, steps `[setWeight 50, pause {}]`,
+    /// `[pause 1m]` at index 2.
+    fn rollout(status: serde_json::Value, annotations: serde_json::Value) -> Rollout {
+        serde_json::from_value(json!({
+            "apiVersion": "kulta.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "shop", "generation": 2,
+                         "annotations": annotations},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "web", "image": "web:1"}]}},
+                "strategy": {"canary": {"steps": [
+                    {"setWeight": 50}, {"pause": {}}, {"pause": {"duration": "1m"}}
+                ]}}
+            },
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_finished_rollout_is_judged_only_once_the_operator_saw_its_spec_and_request() {
+        let done = json!({"phase": "Completed", "observedGeneration": 2});
+        assert_eq!(
+            verdict(&rollout(done.clone(), json!({}))),
+            Verdict::Completed
+        );
+        let stale = json!({"phase": "Completed", "observedGeneration": 1});
+        assert_eq!(verdict(&rollout(stale, json!({}))), Verdict::Pending);
+        let asked = json!({REQUEST_ANNOTATION: "retry:t-2:abc"});
+        assert_eq!(verdict(&rollout(done, asked)), Verdict::Pending);
+        let handled = json!({"phase": "Failed", "observedGeneration": 2, "lastRequestToken": "t-2",
+                             "message": "aborted"});
+        assert!(matches!(
+            verdict(&rollout(
+                handled,
+                json!({REQUEST_ANNOTATION: "abort:t-2:abc"})
+            )),
+            Verdict::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn only_pauses_that_wait_for_a_person_need_one() {
+        let at = |step: i32, by_user: bool| {
+            json!({"phase": "Paused", "observedGeneration": 2, "currentStepIndex": step,
+                   "pausedByUser": by_user})
+        };
+        assert!(matches!(
+            verdict(&rollout(at(1, false), json!({}))),
+            Verdict::NeedsPerson(_)
+        ));
+        assert_eq!(verdict(&rollout(at(2, false), json!({}))), Verdict::Pending);
+        assert!(matches!(
+            verdict(&rollout(at(2, true), json!({}))),
+            Verdict::NeedsPerson(_)
+        ));
+    }
+
+    #[test]
+    fn an_invalid_spec_is_bad_input_with_the_field() {
+        let invalid = json!({"phase": "Initializing", "observedGeneration": 2, "conditions": [
+            {"type": "InvalidSpec", "status": "True", "reason": "InvalidSpec",
+             "message": "spec.replicas: -1 is negative", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        ]});
+        assert_eq!(
+            verdict(&rollout(invalid, json!({}))),
+            Verdict::InvalidSpec("spec.replicas: -1 is negative".into())
+        );
+    }
+}
