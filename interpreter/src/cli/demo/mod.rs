@@ -237,16 +237,19 @@ pub async fn demo(args: &DemoArgs, out: &mut impl Write) -> Result<Outcome, Demo
         Expect::Completed
     };
     let ended = act.follow("the bad canary", &v3, expect, out).await;
-    match (ended, scripted.is_some()) {
-        (Ok(()), _) => {}
+    let third = match (ended, scripted.is_some()) {
+        (Ok(()), true) => {
+            format!("{IMAGE}:3 was rolled back and {IMAGE}:2 still serves all traffic")
+        }
+        (Ok(()), false) => format!("your Prometheus let {IMAGE}:3 through"),
         (Err(DemoError::Unexpected { state, .. }), false) => {
-            writeln!(out, "With the real Prometheus, {IMAGE}:3 ended {state}.")?;
+            format!("with your Prometheus, {IMAGE}:3 ended {state}")
         }
         (Err(error), _) => return Err(error),
-    }
+    };
     writeln!(
         out,
-        "\nDone in {:.1}s: {IMAGE}:2 shipped through its canary, {IMAGE}:3 was rolled back and {IMAGE}:2 still serves all traffic.",
+        "\nDone in {:.1}s: {IMAGE}:2 shipped through its canary; {third}.",
         started.elapsed().as_secs_f64()
     )?;
     if args.keep {
