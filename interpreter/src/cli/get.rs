@@ -202,15 +202,36 @@ pub fn draw(
     previous: Option<&str>,
     terminal: bool,
 ) -> Result<(), ControlError> {
-    match previous {
-        Some(previous) if terminal => {
-            let lines = previous.lines().count();
-            // Up to the first line of the previous frame, and clear to the end of the screen.
-            write!(out, "\x1b[{lines}F\x1b[J{frame}")?;
+    if !terminal {
+        match previous {
+            Some(_) => write!(out, "\n{frame}")?,
+            None => write!(out, "{frame}")?,
         }
-        Some(_) => write!(out, "\n{frame}")?,
-        None => write!(out, "{frame}")?,
+        out.flush()?;
+        return Ok(());
     }
+    // Lines cut to the terminal's width never wrap, so the previous frame's line count is how
+    // far up the cursor goes to draw over it.
+    let (rows, columns) = match console::Term::stdout().size_checked() {
+        Some((rows, columns)) if rows > 0 && columns > 0 => (rows, columns),
+        // A terminal that does not say its size: draw whole lines.
+        _ => (u16::MAX, u16::MAX),
+    };
+    let fit = |text: &str| -> String {
+        text.lines()
+            .take(usize::from(rows).saturating_sub(1).max(1))
+            .map(|line| {
+                let cut = console::truncate_str(line, usize::from(columns).saturating_sub(1), "…");
+                format!("{cut}\n")
+            })
+            .collect()
+    };
+    if let Some(previous) = previous {
+        let lines = fit(previous).lines().count();
+        // Up to the first line of the previous frame, and clear to the end of the screen.
+        write!(out, "\x1b[{lines}F\x1b[J")?;
+    }
+    write!(out, "{}", fit(frame))?;
     out.flush()?;
     Ok(())
 }
