@@ -76,12 +76,12 @@ pub fn simulate(
                 observations: &record.observations,
             })
             .collect();
-        let title = if scenario.description.is_empty() {
-            path.display().to_string()
-        } else {
-            scenario.description.clone()
-        };
-        super::svg::write(svg_path, &super::svg::render(&title, &frames, &run.aliases))?;
+        let title = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
+        let svg = super::svg::render(&title, &scenario.description, &frames, &run.aliases);
+        super::svg::write(svg_path, &svg)?;
     }
     let entries = run.timeline();
     match format {

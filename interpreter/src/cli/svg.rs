@@ -28,8 +28,8 @@ pub struct Frame<'a> {
 
 const WIDTH: f64 = 960.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 200.0;
-const WEIGHT_TOP: f64 = 50.0;
+const RIGHT: f64 = 230.0;
+const WEIGHT_TOP: f64 = 64.0;
 const WEIGHT_BOTTOM: f64 = 270.0;
 const METRIC_TOP: f64 = 320.0;
 const METRIC_BOTTOM: f64 = 460.0;
@@ -48,8 +48,17 @@ struct Point {
     inside: bool,
 }
 
-/// Draw `frames` (in time order). `aliases` names revisions (hash → image).
-pub fn render(title: &str, frames: &[Frame<'_>], aliases: &BTreeMap<String, String>) -> String {
+/// Characters of the subtitle kept on its one line.
+const SUBTITLE_CHARS: usize = 140;
+
+/// Draw `frames` (in time order) under `title` and a one-line `subtitle`. `aliases` names
+/// revisions (hash → image).
+pub fn render(
+    title: &str,
+    subtitle: &str,
+    frames: &[Frame<'_>],
+    aliases: &BTreeMap<String, String>,
+) -> String {
     let start = frames.first().map(|f| f.observations.now);
     let seconds = |time: DateTime<Utc>| {
         start.map_or(0.0, |start| {
@@ -161,11 +170,13 @@ pub fn render(title: &str, frames: &[Frame<'_>], aliases: &BTreeMap<String, Stri
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">
 <title>{title}</title>
 <rect width="100%" height="100%" fill="#ffffff"/>
-<text x="{LEFT}" y="24" font-size="15" font-weight="bold">{title}</text>
+<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{title}</text>
+<text x="{LEFT}" y="38" font-size="11" fill="#4a5568">{subtitle}</text>
 <text x="{LEFT}" y="{}" fill="#4a5568">traffic weight per revision (%)</text>
 "##,
         WEIGHT_TOP - 8.0,
-        title = escape(title)
+        title = escape(title),
+        subtitle = escape(&shorten(subtitle, SUBTITLE_CHARS))
     );
     for (from, to) in &pauses {
         let _ = writeln!(
@@ -186,14 +197,20 @@ pub fn render(title: &str, frames: &[Frame<'_>], aliases: &BTreeMap<String, Stri
             y = weight_y(w)
         );
     }
-    for (t, label) in &steps {
+    for (i, (t, label)) in steps.iter().enumerate() {
+        // Alternate labels between the bottom and the middle so close steps stay readable.
+        let label_y = if i % 2 == 0 {
+            WEIGHT_BOTTOM - 4.0
+        } else {
+            (WEIGHT_TOP + WEIGHT_BOTTOM) / 2.0
+        };
         let _ = writeln!(
             svg,
             r##"<line data-series="step" x1="{x:.1}" x2="{x:.1}" y1="{WEIGHT_TOP}" y2="{WEIGHT_BOTTOM}" stroke="#a0aec0" stroke-dasharray="2 3"/><text x="{:.1}" y="{:.1}" fill="#4a5568" font-size="10" transform="rotate(-90 {:.1} {:.1})">{}</text>"##,
             x(*t) + 3.0,
-            WEIGHT_BOTTOM - 4.0,
+            label_y,
             x(*t) + 3.0,
-            WEIGHT_BOTTOM - 4.0,
+            label_y,
             escape(label),
             x = x(*t)
         );
@@ -214,9 +231,11 @@ pub fn render(title: &str, frames: &[Frame<'_>], aliases: &BTreeMap<String, Stri
         if let Some(last) = previous {
             let _ = write!(path, "{:.1},{:.1}", x(end), weight_y(last));
         }
-        let name = aliases
-            .get(revision)
-            .map_or_else(|| revision.clone(), |alias| format!("{alias} ({revision})"));
+        // An image is shown without its registry path: `checkout:1.5.0`.
+        let name = aliases.get(revision).map_or_else(
+            || revision.clone(),
+            |image| image.rsplit('/').next().unwrap_or(image).to_string(),
+        );
         let _ = writeln!(
             svg,
             r##"<polyline data-series="weight" data-revision="{}" points="{}" fill="none" stroke="{colour}" stroke-width="2.5"/>"##,
@@ -338,6 +357,16 @@ fn draw_metrics(
     }
 }
 
+/// `text`, cut to `limit` characters with an ellipsis.
+fn shorten(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(limit.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 fn format_value(value: f64) -> String {
     let text = format!("{value:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -411,7 +440,8 @@ pub fn replay_to_file(trace: &Path, path: &Path) -> Result<(), CliError> {
             )
         },
     );
-    write(path, &render(&title, &frames, &BTreeMap::new()))
+    let subtitle = format!("replayed from {}", trace.display());
+    write(path, &render(&title, &subtitle, &frames, &BTreeMap::new()))
 }
 
 /// The spec a trace line records, if it records one.
