@@ -39,8 +39,13 @@ pub mod reason {
     pub const PROMOTED: &str = "RolloutPromoted";
     /// A person resumed the rollout.
     pub const RESUMED: &str = "RolloutResumed";
-    /// A request did not apply in the rollout's current state.
+    /// A request did not apply in the rollout's current state, or was made for another
+    /// revision.
     pub const REQUEST_IGNORED: &str = "RequestIgnored";
+    /// The request annotation cannot be read.
+    pub const INVALID_REQUEST: &str = "InvalidRequest";
+    /// A canary lost the ready pods that carried its traffic; traffic returns to stable.
+    pub const CANARY_UNAVAILABLE: &str = "CanaryUnavailable";
     /// Blue-green: the active Service now selects the new revision.
     pub const ACTIVE_SWITCHED: &str = "ActiveServiceSwitched";
     /// The new revision is stable.

@@ -10,6 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::status::AnalysisKind;
 
 /// One thing for the interpreter to do, in the order given.
+///
+/// Two families, and the interpreter treats them differently:
+/// - **Ordered** effects change the cluster's workloads or traffic (ReplicaSets, Services, the
+///   HTTPRoute). `step` orders them so that each is safe only once the ones before it are done
+///   (scale up before pointing a Service, point it before moving traffic). They run in order,
+///   and the first failure stops the ordered effects after it: the next `step` decides again
+///   from what it observes. See [`Effect::is_ordered`].
+/// - **Independent** effects (metric queries, CDEvents, Kubernetes Events, the requeue) report
+///   or measure; each runs whatever happened to the others.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub enum Effect {
@@ -258,6 +267,13 @@ impl Effect {
             Effect::RecordEvent(_) => "Event".to_string(),
             Effect::RequeueAfter { .. } => "requeue".to_string(),
         }
+    }
+
+    /// Whether this effect is one of the ordered cluster writes: once one of them fails, the
+    /// ordered effects after it in the same batch must not run (they may depend on it: a route
+    /// write on the Service pointed just before, a scale-down on traffic moved just before).
+    pub fn is_ordered(&self) -> bool {
+        self.touches_traffic_or_scale()
     }
 
     /// Whether executing this effect changes the cluster's workloads or traffic (as opposed

@@ -19,6 +19,10 @@ pub struct Observations {
     /// The control request recorded on the object, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<ControlRequest>,
+    /// Why the request annotation on the object could not be read (it names the value, cut
+    /// short), when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_error: Option<String>,
     /// Every ReplicaSet the Rollout owns.
     #[serde(default)]
     pub replica_sets: Vec<ObservedReplicaSet>,

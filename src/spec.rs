@@ -26,7 +26,7 @@ use crate::status::RolloutStatus;
     category = "all",
     scale = r#"{"specReplicasPath":".spec.replicas","statusReplicasPath":".status.replicas","labelSelectorPath":".status.selector"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
-    printcolumn = r#"{"name":"Weight","type":"integer","jsonPath":".status.currentWeight"}"#,
+    printcolumn = r#"{"name":"Weight","type":"integer","description":"Canary traffic share the route was observed carrying","jsonPath":".status.observedWeight"}"#,
     printcolumn = r#"{"name":"Step","type":"integer","jsonPath":".status.currentStepIndex"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -98,6 +98,14 @@ pub struct CanaryStrategy {
     /// Scale the stable ReplicaSet down as traffic leaves it (only with traffic routing).
     #[serde(default)]
     pub dynamic_stable_scale: bool,
+    /// Seconds a ReplicaSet keeps the pods for a share of traffic after the route is observed
+    /// to have taken that share away, so that data planes converge before pods go (default 30,
+    /// as in Argo Rollouts).
+    #[serde(default = "default_scale_down_delay_seconds")]
+    pub scale_down_delay_seconds: i32,
+    /// The same delay after a rollback (abort, failed analysis, progress deadline; default 30).
+    #[serde(default = "default_scale_down_delay_seconds")]
+    pub abort_scale_down_delay_seconds: i32,
 }
 
 /// Where canary traffic weights are applied.
@@ -192,6 +200,10 @@ pub struct BlueGreenStrategy {
     /// Seconds the old revision stays up after the cutover, for a quick switch back.
     #[serde(default = "default_scale_down_delay_seconds")]
     pub scale_down_delay_seconds: i32,
+    /// Seconds the new revision keeps its pods after a rollback moved traffic away from it
+    /// (default 30, as in Argo Rollouts).
+    #[serde(default = "default_scale_down_delay_seconds")]
+    pub abort_scale_down_delay_seconds: i32,
     /// Pods of the new revision during preview; `replicas` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview_replica_count: Option<i32>,
@@ -230,18 +242,24 @@ pub struct SimpleStrategy {
 ///
 /// A gating analysis (canary `analysis` step, blue-green pre- and post-promotion) passes once
 /// every metric has `count` successful measurements. Background analysis runs until the rollout
-/// ends. Either fails when a metric fails more than `failureLimit` times in a row, and pauses
-/// for a person when a metric is inconclusive more than `inconclusiveLimit` times in a row.
+/// ends. Failures and inconclusive results are counted over the whole run of the analysis for
+/// the revision (as Argo Rollouts and Flagger count them), never reset by a success: the
+/// analysis fails when a metric has failed more than `failureLimit` times, and pauses for a
+/// person when a metric was inconclusive more than `inconclusiveLimit` times.
+///
+/// Measurements start only once the canary serves the traffic it was given (its pods ready and
+/// the route observed carrying its weight), and for each metric after its `initialDelay`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisSpec {
     /// Time between measurements (default 1m).
     #[serde(default = "default_interval")]
     pub interval: DurationString,
-    /// Consecutive failures of one metric tolerated; one more fails the analysis.
+    /// Failed measurements of one metric tolerated over the run; one more fails the analysis.
     #[serde(default)]
     pub failure_limit: i32,
-    /// Consecutive inconclusive results of one metric tolerated; one more pauses the rollout.
+    /// Inconclusive measurements of one metric (no data, NaN, ±Inf, a query error) tolerated
+    /// over the run; one more pauses the rollout for a person.
     #[serde(default)]
     pub inconclusive_limit: i32,
     /// Successful measurements per metric a gating analysis needs (default 1).
@@ -283,6 +301,10 @@ pub struct MetricSpec {
     pub query: String,
     /// The range a successful value lies in.
     pub threshold_range: ThresholdRange,
+    /// How long after the canary starts serving before this metric is first measured (for
+    /// example `2m`, so that a rate over a window has data); default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay: Option<DurationString>,
 }
 
 /// Inclusive bounds; at least one is required.

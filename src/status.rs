@@ -62,6 +62,9 @@ pub struct RolloutStatus {
     /// Token of the last control request handled, so each is handled exactly once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request_token: Option<String>,
+    /// Traffic each revision was observed carrying, for the scale-down delay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic: Vec<RevisionTraffic>,
     /// Why the request with `lastRequestToken` was ignored; absent when it was carried out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request_ignored: Option<String>,
@@ -145,16 +148,52 @@ impl Phase {
     }
 }
 
-/// The rollout is waiting for pods; the progress deadline counts from `since`.
+/// The rollout is waiting on the cluster (pods, or a write to be observed); the progress
+/// deadline counts from `since`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitingForPods {
-    /// When the wait began, or when pods last made progress.
+    /// When the wait began, or when it last made forward progress.
     #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]
     pub since: DateTime<Utc>,
-    /// A count that grows as the awaited pods make progress; a change restarts the deadline.
+    /// The most progress seen in this wait (for example ready pods). Only a count above it
+    /// restarts the deadline: pods that flap between ready and crashed do not postpone it.
     pub progress: i32,
+    /// What is awaited; a different wait starts its own deadline.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub what: String,
+    /// When the wait was last satisfied. The record is kept for one deadline after that, so a
+    /// relapse (pods that flap between ready and crashed) resumes the same deadline instead of
+    /// starting a new one; the deadline is not enforced while the wait is satisfied.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// How much traffic a revision was observed carrying, remembered so that its pods stay up
+/// until data planes have converged after the route took traffic away from it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionTraffic {
+    /// Pod-template hash.
+    pub revision: String,
+    /// Share of traffic (percent) observed now.
+    pub share: i32,
+    /// The highest share it was observed carrying before the last drop.
+    pub peak: i32,
+    /// Until when `peak` still counts (the last drop plus the scale-down delay).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
+    pub peak_until: Option<DateTime<Utc>>,
 }
 
 /// Blue-green promotion state of the preview revision.
@@ -202,6 +241,15 @@ pub struct AnalysisRun {
     pub step_index: Option<i32>,
     /// The revision measured.
     pub revision: String,
+    /// When the measured revision was first seen serving its traffic in this run; initial
+    /// delays count from here. Unset until then, and no round is issued before.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    #[schemars(with = "Option<DateTime<Utc>>")]
+    pub serving_since: Option<DateTime<Utc>>,
     /// Measurement rounds issued so far.
     pub round: u32,
     /// When the next round is due; unset once the run has ended.
@@ -240,9 +288,10 @@ pub enum AnalysisPhase {
     Running,
     /// Every metric reached its successful count (gating analyses only).
     Successful,
-    /// A metric failed more than `failureLimit` times in a row.
+    /// A metric failed more than `failureLimit` times over the run.
     Failed,
-    /// A metric was inconclusive more than `inconclusiveLimit` times in a row; a person decides.
+    /// A metric was inconclusive more than `inconclusiveLimit` times over the run; a person
+    /// decides.
     Inconclusive,
 }
 
@@ -264,12 +313,17 @@ pub struct MetricStatus {
     /// Successful measurements.
     #[serde(default)]
     pub successes: u32,
-    /// Failed measurements in a row.
+    /// Failed measurements over the run (a success does not reset them).
     #[serde(default)]
-    pub consecutive_failures: u32,
-    /// Inconclusive measurements in a row.
+    pub failures: u32,
+    /// Inconclusive measurements over the run (no data, NaN, ±Inf, a query error, no answer);
+    /// a person's `resume` or `promote` accepts those seen so far.
     #[serde(default)]
-    pub consecutive_inconclusives: u32,
+    pub inconclusives: u32,
+    /// The last round in which this metric was queried (rounds before its initial delay are
+    /// not queried and not counted).
+    #[serde(default)]
+    pub queried_round: u32,
     /// Why the last measurement was not a success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -322,6 +376,8 @@ pub enum ConditionType {
     InvalidSpec,
     /// Effects failed at the last attempt; the message names each target and error.
     ReconcileError,
+    /// The `kulta.io/request` annotation cannot be read; the message says why.
+    InvalidRequest,
 }
 
 /// Whether a condition holds.

@@ -178,6 +178,10 @@ pub struct CanaryPlan<'a> {
     pub analysis: Option<(usize, AnalysisPlan<'a>)>,
     /// Scale stable down as traffic leaves it.
     pub dynamic_stable_scale: bool,
+    /// Pods keep a share of traffic this long after the route is observed without it.
+    pub scale_down_delay: TimeDelta,
+    /// The same after a rollback.
+    pub abort_scale_down_delay: TimeDelta,
 }
 
 /// Traffic routing through an HTTPRoute, with both Services known.
@@ -219,6 +223,8 @@ pub struct BlueGreenPlan<'a> {
     pub auto_promotion_delay: TimeDelta,
     /// Old revision kept up this long after the switch.
     pub scale_down_delay: TimeDelta,
+    /// The new revision kept up this long after a rollback switched away from it.
+    pub abort_scale_down_delay: TimeDelta,
     /// Preview pods.
     pub preview_replicas: i32,
     /// Gate before promotion.
@@ -243,9 +249,9 @@ pub struct SimplePlan<'a> {
 pub struct AnalysisPlan<'a> {
     /// Time between rounds.
     pub interval: TimeDelta,
-    /// Consecutive failures tolerated.
+    /// Failures per metric tolerated over the run.
     pub failure_limit: u32,
-    /// Consecutive inconclusives tolerated.
+    /// Inconclusive results per metric tolerated over the run.
     pub inconclusive_limit: u32,
     /// Successes needed to pass a gate.
     pub count: u32,
@@ -253,6 +259,8 @@ pub struct AnalysisPlan<'a> {
     pub address: &'a str,
     /// Metrics.
     pub metrics: &'a [MetricSpec],
+    /// Each metric's initial delay, by index.
+    pub initial_delays: Vec<TimeDelta>,
 }
 
 /// The path of a spec field, formatted only when an error needs it.
@@ -286,7 +294,8 @@ impl fmt::Display for Field<'_> {
 /// Check a spec and resolve it into a [`Plan`].
 pub fn validate(spec: &RolloutSpec) -> Result<Plan<'_>, SpecError> {
     let root = Field::Root("spec");
-    at_least(&root.key("replicas"), spec.replicas, 1)?;
+    // Zero is allowed, as for a Deployment: the rollout scales to nothing.
+    at_least(&root.key("replicas"), spec.replicas, 0)?;
     at_least(
         &root.key("revisionHistoryLimit"),
         spec.revision_history_limit,
@@ -461,7 +470,17 @@ fn canary_plan<'a>(
             Some((start_index, plan))
         }
     };
+    let scale_down_delay = delay_seconds(
+        &at.key("scaleDownDelaySeconds"),
+        canary.scale_down_delay_seconds,
+    )?;
+    let abort_scale_down_delay = delay_seconds(
+        &at.key("abortScaleDownDelaySeconds"),
+        canary.abort_scale_down_delay_seconds,
+    )?;
     Ok(CanaryPlan {
+        scale_down_delay,
+        abort_scale_down_delay,
         stable_service: canary.stable_service.as_deref(),
         canary_service: canary.canary_service.as_deref(),
         dynamic_stable_scale: canary.dynamic_stable_scale,
@@ -488,13 +507,21 @@ fn blue_green_plan<'a>(
     }
     let auto_seconds = blue_green.auto_promotion_seconds.unwrap_or(0);
     at_least(&at.key("autoPromotionSeconds"), auto_seconds, 0)?;
-    at_least(
+    let scale_down_delay = delay_seconds(
         &at.key("scaleDownDelaySeconds"),
         blue_green.scale_down_delay_seconds,
-        0,
     )?;
-    let preview_replicas = blue_green.preview_replica_count.unwrap_or(replicas);
-    at_least(&at.key("previewReplicaCount"), preview_replicas, 1)?;
+    let abort_scale_down_delay = delay_seconds(
+        &at.key("abortScaleDownDelaySeconds"),
+        blue_green.abort_scale_down_delay_seconds,
+    )?;
+    let preview_replicas = match blue_green.preview_replica_count {
+        Some(count) => {
+            at_least(&at.key("previewReplicaCount"), count, 1)?;
+            count
+        }
+        None => replicas,
+    };
     let gate = |name: &'static str, analysis: &'a Option<AnalysisSpec>| {
         analysis
             .as_ref()
@@ -506,7 +533,8 @@ fn blue_green_plan<'a>(
         preview_service: blue_green.preview_service.as_deref(),
         auto_promotion_enabled: blue_green.auto_promotion_enabled,
         auto_promotion_delay: TimeDelta::seconds(i64::from(auto_seconds)),
-        scale_down_delay: TimeDelta::seconds(i64::from(blue_green.scale_down_delay_seconds)),
+        scale_down_delay,
+        abort_scale_down_delay,
         preview_replicas: preview_replicas.min(replicas),
         pre_promotion_analysis: gate("prePromotionAnalysis", &blue_green.pre_promotion_analysis)?,
         post_promotion_analysis: gate(
@@ -530,7 +558,7 @@ fn simple_plan<'a>(
         Some(value) => scaled(&at.key("maxUnavailable"), value, replicas, false)?,
         None => quarter(replicas, false),
     };
-    if max_surge == 0 && max_unavailable == 0 {
+    if max_surge == 0 && max_unavailable == 0 && replicas > 0 {
         return Err(SpecError::NoRoomToMove);
     }
     Ok(SimplePlan {
@@ -581,8 +609,13 @@ fn analysis_plan<'a>(
     if analysis.metrics.is_empty() {
         return Err(SpecError::Empty(metrics_field.to_string()));
     }
+    let mut initial_delays = Vec::with_capacity(analysis.metrics.len());
     for (index, metric) in analysis.metrics.iter().enumerate() {
         let at = metrics_field.index(index);
+        initial_delays.push(match &metric.initial_delay {
+            Some(delay) => duration(&at.key("initialDelay"), delay)?,
+            None => TimeDelta::zero(),
+        });
         non_empty(&at.key("name"), &metric.name)?;
         non_empty(&at.key("query"), &metric.query)?;
         if analysis.metrics[..index]
@@ -626,7 +659,14 @@ fn analysis_plan<'a>(
         count: u32::try_from(analysis.count).unwrap_or(1),
         address: &analysis.prometheus.address,
         metrics: &analysis.metrics,
+        initial_delays,
     })
+}
+
+/// A scale-down delay in whole seconds, zero or more.
+fn delay_seconds(field: &Field<'_>, seconds: i32) -> Result<TimeDelta, SpecError> {
+    at_least(field, seconds, 0)?;
+    Ok(TimeDelta::seconds(i64::from(seconds)))
 }
 
 fn at_least(field: &Field<'_>, value: i32, min: i32) -> Result<(), SpecError> {

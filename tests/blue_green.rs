@@ -21,8 +21,14 @@ fn a_new_revision_comes_up_behind_the_preview_service_while_active_stays() {
     ship_v2(&mut sim);
     assert_eq!(sim.status.phase, Some(Phase::Preview));
     assert_eq!(rs_replicas(&sim, &v2()), 4);
-    assert_eq!(sim.world.services[PREVIEW_SVC], Some(v2()));
+    assert_eq!(
+        sim.world.services[PREVIEW_SVC],
+        Some(v1()),
+        "the preview Service keeps serving from v1 until v2 has ready pods"
+    );
     assert_eq!(sim.world.services[ACTIVE_SVC], Some(v1()));
+    sim.run_for(30);
+    assert_eq!(sim.world.services[PREVIEW_SVC], Some(v2()));
     sim.run_for(3600);
     assert_eq!(sim.status.phase, Some(Phase::Preview));
     assert_eq!(sim.world.services[ACTIVE_SVC], Some(v1()));
@@ -184,8 +190,14 @@ fn a_template_revert_during_preview_completes_at_once() {
     sim.edit(|spec| spec.template = template("registry.example.com/shop/web:1"));
     assert_eq!(sim.status.phase, Some(Phase::Completed));
     assert_eq!(sim.status.canary_revision, None);
-    assert_eq!(rs_replicas(&sim, &v2()), 0);
     assert_eq!(sim.world.services[PREVIEW_SVC], Some(v1()));
+    assert_eq!(
+        rs_replicas(&sim, &v2()),
+        1,
+        "v2 keeps a pod for the preview traffic until the scale-down delay has passed"
+    );
+    sim.run_for(31);
+    assert_eq!(rs_replicas(&sim, &v2()), 0);
 }
 
 #[test]

@@ -125,12 +125,14 @@ fn after_the_last_step_the_canary_becomes_stable_and_the_old_replica_set_scales_
 fn completion_points_stable_service_at_the_new_revision_before_resetting_weights() {
     let mut sim = deployed(Spec::canary(vec![set_weight(50)]).build());
     ship_v2(&mut sim);
-    sim.run_for(60);
+    sim.run_for(120);
     let completing = sim
         .records
         .iter()
         .find(|r| {
-            r.after.phase == Some(Phase::Completed) && r.before.phase != Some(Phase::Completed)
+            r.after.phase == Some(Phase::Completed)
+                && r.before.phase != Some(Phase::Completed)
+                && r.before.canary_revision == Some(v2())
         })
         .unwrap();
     let point = completing
@@ -173,28 +175,44 @@ fn dynamic_stable_scale_scales_stable_down_only_after_traffic_left_it() {
         .build();
     let mut sim = deployed(spec);
     ship_v2(&mut sim);
-    sim.run_for(60);
+    sim.run_for(20);
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(50));
+    let stable = format!("web-{}", v1());
     assert_eq!(
-        sim.world.replica_sets[&format!("web-{}", v1())].replicas(),
-        2
+        sim.world.replica_sets[&stable].replicas(),
+        4,
+        "stable keeps its pods until the route has been observed at 50/50 for the delay"
     );
     let moved = sim
         .records
         .iter()
-        .find(|r| r.after.current_weight == 50 && r.before.current_weight == 0)
+        .position(|r| r.after.current_weight == 50 && r.before.current_weight == 0)
         .unwrap();
-    let weights = moved
-        .effects
+    let scaled_down = sim.records.iter().position(|r| {
+        r.effects
+            .iter()
+            .any(|e| matches!(e, Effect::ScaleReplicaSet { name, replicas: 2 } if *name == stable))
+    });
+    assert!(
+        scaled_down.is_none(),
+        "nothing scaled down in the batch that moved the traffic"
+    );
+    sim.run_for(60);
+    assert_eq!(sim.world.replica_sets[&stable].replicas(), 2);
+    let scaled_down = sim
+        .records
         .iter()
-        .position(|e| matches!(e, Effect::SetRouteWeights { .. }))
+        .position(|r| {
+            r.effects.iter().any(
+                |e| matches!(e, Effect::ScaleReplicaSet { name, replicas: 2 } if *name == stable),
+            )
+        })
         .unwrap();
-    let scale_down = moved
-        .effects
-        .iter()
-        .position(|e| matches!(e, Effect::ScaleReplicaSet { replicas: 2, .. }))
-        .unwrap();
-    assert!(weights < scale_down);
+    assert!(scaled_down > moved);
+    assert!(
+        sim.records[scaled_down].observations.now
+            >= sim.records[moved].observations.now + chrono::TimeDelta::seconds(30)
+    );
 }
 
 #[test]
@@ -271,12 +289,19 @@ fn template_change_mid_rollout_abandons_the_canary_and_starts_again_from_step_ze
     assert_eq!(sim.status.canary_revision, Some(v3.clone()));
     assert_eq!(sim.status.current_step_index, Some(0));
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
+    let selected = sim.world.services[CANARY_SVC].clone().unwrap_or_default();
+    assert_ne!(
+        selected, v3,
+        "the canary Service waits for v3 to have ready pods"
+    );
+    assert!(sim.world.ready_of(&selected) > 0);
+    assert!(sim.world.replica_sets[&format!("web-{}", v2())].replicas() > 0);
+    sim.run_for(60);
     assert_eq!(sim.world.services.get(CANARY_SVC), Some(&Some(v3.clone())));
     assert_eq!(
         sim.world.replica_sets[&format!("web-{}", v2())].replicas(),
         0
     );
-    sim.run_for(60);
     assert_eq!(sim.status.current_weight, 20);
     assert_eq!(sim.world.ready_of(&v3), 1);
 }
@@ -428,12 +453,21 @@ fn failed_analysis_mid_canary_restores_stable_weights_first() {
         .iter()
         .find(|r| r.after.phase == Some(Phase::Failed))
         .unwrap();
-    let first_traffic = failing
-        .effects
-        .iter()
-        .find(|e| e.touches_traffic_or_scale());
+    // Traffic goes back to stable (the canary Service too), and nothing is scaled down in the
+    // same batch: the canary keeps its pods until the route was observed without it.
     assert!(
-        matches!(first_traffic, Some(Effect::SetRouteWeights { canary, .. }) if canary.weight == 0),
+        failing
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::SetRouteWeights { canary, .. } if canary.weight == 0)),
+        "{:#?}",
+        failing.effects
+    );
+    assert!(
+        !failing
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::ScaleReplicaSet { .. })),
         "{:#?}",
         failing.effects
     );
@@ -546,20 +580,21 @@ fn a_step_does_not_advance_until_the_route_really_carries_its_weight() {
 fn the_old_stable_keeps_its_pods_until_the_stable_service_has_switched() {
     let mut sim = deployed(Spec::canary(vec![set_weight(100)]).build());
     ship_v2(&mut sim);
+    // Service writes fail: no Service moves, so traffic cannot move either.
     sim.world.failures.push(kulta::sim::EffectFailure {
         kind: kulta::EffectKind::Service,
         from: sim.world.now,
         until: sim.world.now + chrono::TimeDelta::seconds(120),
     });
     sim.run_for(60);
-    assert_eq!(sim.status.stable_revision, Some(v2()));
+    assert_eq!(sim.world.weight_of(CANARY_SVC), Some(0));
     assert_eq!(sim.world.services.get(STABLE_SVC), Some(&Some(v1())));
     assert_eq!(
         sim.world.ready_of(&v1()),
         4,
         "v1 still serves the stable Service"
     );
-    sim.run_for(120);
+    sim.run_for(180);
     assert_eq!(sim.world.services.get(STABLE_SVC), Some(&Some(v2())));
     assert_eq!(
         sim.world.replica_sets[&format!("web-{}", v1())].replicas(),

@@ -8,7 +8,8 @@ use std::fmt::Write;
 use chrono::TimeDelta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kulta::duration::DurationString;
-use kulta::sim::{PodBehaviour, Sim, check_invariants};
+use kulta::effect::EffectKind;
+use kulta::sim::{EffectFailure, EffectLag, PodBehaviour, Sim, check_invariants};
 use kulta::spec::{
     AnalysisSpec, CanaryStep, MetricSpec, PauseStep, PrometheusProvider, RolloutSpec,
     ThresholdRange,
@@ -54,6 +55,7 @@ fn analysis() -> impl Strategy<Value = AnalysisSpec> {
                     min: None,
                     max: Some(0.05),
                 },
+                initial_delay: None,
             }],
         }
     })
@@ -200,8 +202,23 @@ fn trace(sim: &Sim) -> String {
     out
 }
 
+/// A window of the run: (start, length) in seconds.
+fn window() -> impl Strategy<Value = (i64, i64)> {
+    (0i64..900, 1i64..240)
+}
+
+/// Cases for the invariant property: 10,000 in CI; `KULTA_PROPTEST_CASES=1000000` for the
+/// long run (see README, "Safety").
+#[allow(clippy::disallowed_methods)] // a test's case count; the core itself reads no environment
+fn invariant_cases() -> u32 {
+    std::env::var("KULTA_PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(10_000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: invariant_cases(), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn safety_invariants_hold_after_every_step(
@@ -209,6 +226,8 @@ proptest! {
         script in prop::collection::vec(outcome(), 1..8),
         behaviours in prop::collection::vec(pods(), 4),
         actions in prop::collection::vec(action(), 1..24),
+        failing in prop::collection::vec((window(), prop::sample::select(vec![EffectKind::Route, EffectKind::Service, EffectKind::ReplicaSet])), 0..3),
+        lagging in prop::collection::vec((window(), 1i64..90), 0..2),
     ) {
         let metric_script = script.clone();
         let metrics = move |key: &kulta::MeasurementKey, _now| {
@@ -225,6 +244,21 @@ proptest! {
         let mut sim = Sim::new(spec.clone(), world(&spec, metrics));
         for (version, behaviour) in (2u8..).zip(behaviours.iter().skip(1)) {
             sim.world.pods.insert(revision_of(&image(version)), behaviour.clone());
+        }
+        for ((from, length), kind) in &failing {
+            sim.world.failures.push(EffectFailure {
+                kind: *kind,
+                from: at(*from),
+                until: at(from + length),
+            });
+        }
+        for ((from, length), delay) in &lagging {
+            sim.world.lags.push(EffectLag {
+                kind: EffectKind::Route,
+                from: at(*from),
+                until: at(from + length),
+                delay: TimeDelta::seconds(*delay),
+            });
         }
         sim.run_for(60);
         let mut token = 0;
@@ -345,7 +379,7 @@ proptest! {
             "blueGreen": {"promotedAt": "2026-01-01T00:00:00Z", "promotionRequested": true},
             "gateAnalysis": {"kind": "Step", "stepIndex": step_index, "revision": "x", "round": attempt,
                              "phase": "Running", "metrics": [{"name": "m", "lastRound": attempt,
-                             "successes": attempt, "consecutiveFailures": attempt, "consecutiveInconclusives": attempt}]},
+                             "successes": attempt, "failures": attempt, "inconclusives": attempt}]},
         });
         let status: kulta::RolloutStatus = serde_json::from_value(status).unwrap();
         let mut observations = kulta::sim::World::new(at(0), rollout_ref(), &[STABLE_SVC], Some(&[STABLE_SVC, CANARY_SVC]), healthy).observe();

@@ -83,9 +83,11 @@ fn threshold_range_with_min_above_max_is_invalid() {
 }
 
 #[test]
-fn zero_or_negative_replicas_are_invalid() {
-    assert_invalid(Spec::simple().replicas(0).build(), "spec.replicas");
+fn negative_replicas_are_invalid_and_zero_scales_to_nothing() {
     assert_invalid(Spec::simple().replicas(-3).build(), "spec.replicas");
+    assert!(validate(&Spec::simple().replicas(0).build()).is_ok());
+    assert!(validate(&Spec::canary(vec![set_weight(50)]).replicas(0).build()).is_ok());
+    assert!(validate(&Spec::blue_green().replicas(0).build()).is_ok());
 }
 
 #[test]
@@ -132,7 +134,7 @@ fn an_invalid_edit_keeps_the_running_state_and_changes_nothing() {
     sim.run_for(60);
     let before = sim.status.clone();
     let world_before = sim.world.replica_sets.clone();
-    sim.edit(|spec| spec.replicas = 0);
+    sim.edit(|spec| spec.replicas = -1);
     assert_eq!(sim.status.phase, before.phase);
     assert_eq!(sim.status.current_weight, before.current_weight);
     assert_eq!(sim.status.canary_revision, before.canary_revision);

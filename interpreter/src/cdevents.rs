@@ -84,12 +84,32 @@ pub fn build(event: &kulta::CdEvent, source: &str) -> Result<CDEvent, CdEventErr
         .with_timestamp(timestamp))
 }
 
+/// The CDEvents specification version KULTA's events follow. cdevents-sdk 0.4 builds 0.5.1
+/// events but writes `0.5.0` in `context.specversion`; the document is corrected here.
+pub const SPEC_VERSION: &str = "0.5.1";
+
+/// The CDEvent for a core effect as the JSON document sent: `context.specversion` is
+/// [`SPEC_VERSION`], and every field comes from the effect (the timestamp is the transition's,
+/// not the send time), so a re-sent event is byte-identical to the first.
+pub fn document(event: &kulta::CdEvent, source: &str) -> Result<serde_json::Value, CdEventError> {
+    let cdevent = build(event, source)?;
+    let mut json = serde_json::to_value(&cdevent)
+        .map_err(|error| CdEventError::CloudEvent(error.to_string()))?;
+    if let Some(context) = json.get_mut("context").and_then(|c| c.as_object_mut()) {
+        context.insert("specversion".into(), SPEC_VERSION.into());
+    }
+    Ok(json)
+}
+
 /// The CloudEvent (binary mode payload: the CDEvent as JSON data) for a core effect.
 pub fn cloud_event(
     event: &kulta::CdEvent,
     source: &str,
 ) -> Result<cloudevents::Event, CdEventError> {
     let cdevent = build(event, source)?;
-    cloudevents::Event::try_from(cdevent)
-        .map_err(|error| CdEventError::CloudEvent(error.to_string()))
+    let data = document(event, source)?;
+    let mut cloud = cloudevents::Event::try_from(cdevent)
+        .map_err(|error| CdEventError::CloudEvent(error.to_string()))?;
+    cloud.set_data("application/json", data);
+    Ok(cloud)
 }

@@ -58,8 +58,8 @@ fn every_emitted_cdevent_validates_against_its_official_schema() {
     ));
     let mut kinds = std::collections::BTreeSet::new();
     for event in &events {
-        let built = kulta_interpreter::cdevents::build(event, "/kulta/demo").unwrap();
-        let json = serde_json::to_value(&built).unwrap();
+        let json = kulta_interpreter::cdevents::document(event, "/kulta/demo").unwrap();
+        assert_eq!(json["context"]["specversion"], "0.5.1");
         let validator = validator(event.kind);
         let errors: Vec<String> = validator
             .iter_errors(&json)
@@ -89,6 +89,19 @@ fn the_cloud_event_carries_the_cdevent_type_id_subject_and_purl() {
     assert_eq!(cloud.ty(), "dev.cdevents.service.deployed.0.3.0");
     assert_eq!(cloud.id(), event.id);
     assert_eq!(cloud.subject(), Some("demo/app"));
+    let Some(cloudevents::Data::Json(data)) = cloud.data() else {
+        panic!(
+            "the CloudEvent carries the CDEvent as JSON: {:?}",
+            cloud.data()
+        );
+    };
+    assert_eq!(data["context"]["specversion"], "0.5.1");
+    // Built again (a re-send after a restart): the same bytes.
+    let again = kulta_interpreter::cdevents::cloud_event(event, "/kulta/demo").unwrap();
+    assert_eq!(
+        serde_json::to_vec(&cloud).unwrap(),
+        serde_json::to_vec(&again).unwrap()
+    );
     assert!(
         event.artifact_id.starts_with("pkg:oci/web?repository_url="),
         "{}",

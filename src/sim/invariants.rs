@@ -1,16 +1,27 @@
-//! The safety invariants of SPEC.md §3, checked on one step's inputs and outputs.
+//! The safety invariants of SPEC.md §3, checked on one step's inputs and outputs, three ways:
 //!
-//! They judge what `step` decided, not what the world did on its own: a route a person edited
-//! by hand is not a violation, but a weight KULTA writes toward pods that are not ready is.
+//! 1. **In order, after every effect.** The effects are applied one at a time, in the order
+//!    the interpreter executes them, to a model of the observed world; after each one, nothing
+//!    that carries traffic may have been made worse. Route writes in the batch are not assumed
+//!    to have landed: a Service keeps the traffic the route was *observed* giving it (a write
+//!    may fail or lag), and gains what a write gives it.
+//! 2. **On the observed world.** Traffic the route is observed sending to a revision without
+//!    ready pods must be taken away by this step when stable can take it; no revision is left
+//!    scaled below the traffic it is observed carrying.
+//! 3. **The deadline runs in every waiting state**, and is enforced.
+//!
+//! They judge what `step` did, not what the world did on its own: pods crashing is not a
+//! violation, but leaving traffic on them is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::effect::Effect;
+use crate::observations::Observations;
 use crate::revision::pod_template_hash;
-use crate::status::Phase;
+use crate::status::{Phase, RolloutStatus};
 use crate::step::pods_for;
-use crate::validate::{StrategyPlan, validate};
+use crate::validate::{Plan, StrategyPlan, validate};
 
 use super::Record;
 
@@ -33,9 +44,13 @@ fn violation(invariant: &'static str, detail: String) -> Result<(), Violation> {
     Err(Violation { invariant, detail })
 }
 
+const NO_TRAFFIC_WITHOUT_PODS: &str = "no traffic to a revision without ready pods";
+const NO_SCALE_DOWN_UNDER_TRAFFIC: &str = "nothing scaled down under the traffic it carries";
+const STABLE_COVERS_ITS_WEIGHT: &str = "stable's ready pods cover its weight";
+const DEADLINE_RUNS: &str = "the progress deadline runs in every waiting state";
+
 /// Check one step. Returns the first broken invariant.
 pub fn check_invariants(record: &Record) -> Result<(), Violation> {
-    let obs = &record.observations;
     let after = &record.after;
     if !(0..=100).contains(&after.current_weight) {
         return violation(
@@ -43,54 +58,11 @@ pub fn check_invariants(record: &Record) -> Result<(), Violation> {
             format!("status.currentWeight {}", after.current_weight),
         );
     }
-    // Services and ready pods as they are once this step's effects are carried out.
-    let mut services: BTreeMap<&str, Option<&str>> = obs
-        .services
-        .iter()
-        .map(|s| (s.name.as_str(), s.revision.as_deref()))
-        .collect();
-    let mut ready: BTreeMap<&str, i32> = obs
-        .replica_sets
-        .iter()
-        .map(|rs| (rs.revision.as_str(), rs.ready_replicas))
-        .collect();
-    let by_name: BTreeMap<&str, &str> = obs
-        .replica_sets
-        .iter()
-        .map(|rs| (rs.name.as_str(), rs.revision.as_str()))
-        .collect();
     for effect in &record.effects {
         match effect {
-            Effect::PointService { service, revision } => {
-                services.insert(service, Some(revision));
+            Effect::ScaleReplicaSet { name, replicas } if *replicas < 0 => {
+                return violation("replicas non-negative", format!("{name} -> {replicas}"));
             }
-            Effect::ScaleReplicaSet { name, replicas } => {
-                if *replicas < 0 {
-                    return violation("replicas non-negative", format!("{name} -> {replicas}"));
-                }
-                if let Some(count) = by_name.get(name.as_str()).and_then(|r| ready.get_mut(r)) {
-                    *count = (*count).min(*replicas);
-                }
-            }
-            _ => {}
-        }
-    }
-    let anything_ready = obs.replica_sets.iter().any(|rs| rs.ready_replicas > 0);
-    let ready_behind = |service: &str| {
-        services
-            .get(service)
-            .copied()
-            .flatten()
-            .map_or(0, |revision| ready.get(revision).copied().unwrap_or(0))
-    };
-    let plan = validate(&record.spec).ok();
-    let dynamic = matches!(
-        plan.as_ref().map(|p| &p.strategy),
-        Some(StrategyPlan::Canary(canary)) if canary.dynamic_stable_scale
-    );
-    let replicas = plan.as_ref().map_or(0, |p| p.replicas);
-    for effect in &record.effects {
-        match effect {
             Effect::SetRouteWeights { stable, canary, .. } => {
                 let in_range =
                     (0..=100).contains(&stable.weight) && (0..=100).contains(&canary.weight);
@@ -100,85 +72,407 @@ pub fn check_invariants(record: &Record) -> Result<(), Violation> {
                         format!("stable {} + canary {}", stable.weight, canary.weight),
                     );
                 }
-                // Traffic share per revision as decided before this step and as written now.
-                // Comparing with the decision, not the observed route, judges KULTA's moves:
-                // repairing a route someone edited moves nothing KULTA decided.
-                let decided = record.before.current_weight.clamp(0, 100);
-                let mut before_share: BTreeMap<&str, i32> = BTreeMap::new();
-                let mut after_share: BTreeMap<&str, i32> = BTreeMap::new();
-                for (backend, observed) in [(stable, 100 - decided), (canary, decided)] {
-                    let old_revision = obs
-                        .services
-                        .iter()
-                        .find(|s| s.name == backend.service)
-                        .and_then(|s| s.revision.as_deref());
-                    if let Some(revision) = old_revision {
-                        *before_share.entry(revision).or_default() += observed;
-                    }
-                    if let Some(revision) =
-                        services.get(backend.service.as_str()).copied().flatten()
-                    {
-                        *after_share.entry(revision).or_default() += backend.weight;
-                    }
-                }
-                let stable_revision = services.get(stable.service.as_str()).copied().flatten();
-                for (revision, share) in &after_share {
-                    let previous = before_share.get(revision).copied().unwrap_or(0);
-                    if *share <= previous || !anything_ready {
-                        continue;
-                    }
-                    let ready_now = ready.get(revision).copied().unwrap_or(0);
-                    if ready_now == 0 {
-                        return violation(
-                            "no traffic to a revision without ready pods",
-                            format!("{revision} raised {previous} -> {share} with no ready pods"),
-                        );
-                    }
-                    let needed = pods_for(replicas, *share);
-                    if dynamic && Some(*revision) == stable_revision && ready_now < needed {
-                        return violation(
-                            "stable scaled up before traffic returns to it",
-                            format!(
-                                "{revision} raised {previous} -> {share} with {ready_now} of {needed} pods ready"
-                            ),
-                        );
-                    }
-                }
-            }
-            Effect::SetHeaderRoute {
-                rule: Some(rule), ..
-            } if ready_behind(&rule.service) == 0 => {
-                return violation(
-                    "no traffic to a revision without ready pods",
-                    format!(
-                        "header route {} to {} with no ready pods",
-                        rule.route.name, rule.service
-                    ),
-                );
             }
             _ => {}
         }
     }
-    // The Service that carries production traffic moves only to a revision with ready pods.
-    let production = plan.as_ref().and_then(|plan| match &plan.strategy {
-        StrategyPlan::BlueGreen(blue_green) => Some(blue_green.active_service),
-        StrategyPlan::Canary(canary) => canary.stable_service,
-        StrategyPlan::Simple(_) => None,
-    });
-    for effect in &record.effects {
-        if let Effect::PointService { service, revision } = effect
-            && Some(service.as_str()) == production
-            && anything_ready
-            && ready.get(revision.as_str()).copied().unwrap_or(0) == 0
-        {
+    let plan = validate(&record.spec).ok();
+    if let Some(plan) = &plan {
+        let roles = Roles::of(plan, &record.before);
+        in_order(record, plan, &roles)?;
+        observed_world(record, plan, &roles)?;
+        deadline(record, plan)?;
+    }
+    terminal_phases(record)
+}
+
+/// Which Services carry traffic, and how much of it their revision must be able to serve.
+struct Roles<'p> {
+    replicas: i32,
+    /// Services whose traffic is the route weight of their backend.
+    routed: Vec<&'p str>,
+    /// The routed Service whose weight stable's ready pods must cover (dynamicStableScale).
+    covered_stable: Option<&'p str>,
+    /// The routed canary Service: a weight is only raised onto enough ready pods.
+    canary: Option<&'p str>,
+    /// Services that carry traffic outside any route (need at least one ready pod).
+    unrouted: Vec<&'p str>,
+}
+
+impl<'p> Roles<'p> {
+    fn of(plan: &'p Plan<'p>, before: &RolloutStatus) -> Self {
+        let mut roles = Roles {
+            replicas: plan.replicas,
+            routed: Vec::new(),
+            covered_stable: None,
+            canary: None,
+            unrouted: Vec::new(),
+        };
+        match &plan.strategy {
+            StrategyPlan::Canary(canary) => match &canary.routing {
+                Some(routing) => {
+                    roles.routed = vec![routing.stable_service, routing.canary_service];
+                    roles.canary = Some(routing.canary_service);
+                    if canary.dynamic_stable_scale {
+                        roles.covered_stable = Some(routing.stable_service);
+                    }
+                }
+                None => {
+                    roles.unrouted.extend(canary.stable_service);
+                    if before.current_weight > 0 {
+                        roles.unrouted.extend(canary.canary_service);
+                    }
+                }
+            },
+            StrategyPlan::BlueGreen(blue_green) => {
+                roles.unrouted.push(blue_green.active_service);
+                roles.unrouted.extend(blue_green.preview_service);
+            }
+            StrategyPlan::Simple(_) => {}
+        }
+        roles
+    }
+}
+
+/// The observed world, with this step's effects applied one by one.
+struct Model {
+    selects: BTreeMap<String, Option<String>>,
+    ready: BTreeMap<String, i32>,
+    replicas: BTreeMap<String, i32>,
+    revision_of: BTreeMap<String, String>,
+    /// Per routed Service: the most traffic it may carry during the batch (observed, or raised
+    /// by a write).
+    weight: BTreeMap<String, i32>,
+    /// Services a header rule sends requests to (observed, or written in the batch).
+    header: BTreeSet<String>,
+}
+
+impl Model {
+    fn new(obs: &Observations, roles: &Roles<'_>, canary_service: Option<&str>) -> Self {
+        let route = obs.http_route.as_ref();
+        Model {
+            selects: obs
+                .services
+                .iter()
+                .map(|s| (s.name.clone(), s.revision.clone()))
+                .collect(),
+            ready: obs
+                .replica_sets
+                .iter()
+                .map(|rs| (rs.revision.clone(), rs.ready_replicas.max(0)))
+                .collect(),
+            replicas: obs
+                .replica_sets
+                .iter()
+                .map(|rs| (rs.revision.clone(), rs.replicas))
+                .collect(),
+            revision_of: obs
+                .replica_sets
+                .iter()
+                .map(|rs| (rs.name.clone(), rs.revision.clone()))
+                .collect(),
+            weight: roles
+                .routed
+                .iter()
+                .map(|s| {
+                    let weight = route.and_then(|r| r.weight_of(s)).unwrap_or(0);
+                    (s.to_string(), weight.clamp(0, 100))
+                })
+                .collect(),
+            header: route
+                .filter(|r| r.header_route.is_some())
+                .and(canary_service)
+                .map(|s| BTreeSet::from([s.to_string()]))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn ready_of(&self, revision: Option<&str>) -> i32 {
+        revision
+            .and_then(|r| self.ready.get(r).copied())
+            .unwrap_or(0)
+    }
+
+    fn selected(&self, service: &str) -> Option<&str> {
+        self.selects.get(service).and_then(|r| r.as_deref())
+    }
+
+    /// Ready pods `revision` needs for what the Services selecting it carry.
+    fn needed(&self, revision: &str, roles: &Roles<'_>) -> i32 {
+        let mut share = 0;
+        let mut any = false;
+        for service in &roles.routed {
+            if self.selected(service) == Some(revision) {
+                share += self.weight.get(*service).copied().unwrap_or(0);
+                any |= self.header.contains(*service);
+            }
+        }
+        for service in &roles.unrouted {
+            any |= self.selected(service) == Some(revision);
+        }
+        let pods = pods_for(roles.replicas, share.min(100));
+        if any { pods.max(1) } else { pods }
+    }
+}
+
+fn in_order(record: &Record, plan: &Plan<'_>, roles: &Roles<'_>) -> Result<(), Violation> {
+    let obs = &record.observations;
+    let canary_service = plan.routing().map(|r| r.canary_service);
+    let mut model = Model::new(obs, roles, canary_service);
+    let anything_ready = obs.replica_sets.iter().any(|rs| rs.ready_replicas > 0);
+    for (index, effect) in record.effects.iter().enumerate() {
+        let at = |what: String| format!("effect #{index}: {what}");
+        match effect {
+            Effect::PointService { service, revision } => {
+                let carries = roles.unrouted.contains(&service.as_str())
+                    || model.weight.get(service).is_some_and(|w| *w > 0)
+                    || model.header.contains(service);
+                let before = model.selected(service).map(str::to_string);
+                let was = model.ready_of(before.as_deref());
+                let now = model.ready_of(Some(revision));
+                if carries && now == 0 && was > 0 {
+                    return violation(
+                        NO_TRAFFIC_WITHOUT_PODS,
+                        at(format!(
+                            "{service} re-pointed from {} ({was} ready) to {revision} (0 ready) \
+                             while it carries traffic",
+                            before.unwrap_or_default()
+                        )),
+                    );
+                }
+                model
+                    .selects
+                    .insert(service.clone(), Some(revision.clone()));
+            }
+            Effect::ScaleReplicaSet { name, replicas } => {
+                let Some(revision) = model.revision_of.get(name).cloned() else {
+                    continue;
+                };
+                let ready = model.ready_of(Some(&revision));
+                let left = ready.min(*replicas);
+                let needed = model.needed(&revision, roles);
+                if left < ready && left < needed {
+                    return violation(
+                        NO_SCALE_DOWN_UNDER_TRAFFIC,
+                        at(format!(
+                            "{name} scaled to {replicas} ({ready} ready) while its Services \
+                             carry traffic that needs {needed} pods"
+                        )),
+                    );
+                }
+                model.ready.insert(revision.clone(), left);
+                model.replicas.insert(revision, *replicas);
+            }
+            Effect::DeleteReplicaSet { name } => {
+                if let Some(revision) = model.revision_of.get(name).cloned() {
+                    let needed = model.needed(&revision, roles);
+                    if needed > 0 {
+                        return violation(
+                            NO_SCALE_DOWN_UNDER_TRAFFIC,
+                            at(format!("{name} deleted while it carries traffic")),
+                        );
+                    }
+                    model.ready.insert(revision, 0);
+                }
+            }
+            Effect::SetRouteWeights { stable, canary, .. } => {
+                // Judged per revision: two Services selecting one revision share its pods.
+                let backends = [stable, canary];
+                let mut revisions: Vec<&str> = backends
+                    .iter()
+                    .filter_map(|b| model.selected(&b.service))
+                    .collect();
+                revisions.dedup();
+                for revision in revisions {
+                    let share = |weight: &dyn Fn(&str, i32) -> i32| {
+                        backends
+                            .iter()
+                            .filter(|b| model.selected(&b.service) == Some(revision))
+                            .map(|b| weight(&b.service, b.weight))
+                            .sum::<i32>()
+                    };
+                    let previous =
+                        share(&|service, _| model.weight.get(service).copied().unwrap_or(0));
+                    let written = share(&|_, weight| weight);
+                    if written <= previous {
+                        continue;
+                    }
+                    let ready = model.ready_of(Some(revision));
+                    if ready == 0 && anything_ready {
+                        return violation(
+                            NO_TRAFFIC_WITHOUT_PODS,
+                            at(format!(
+                                "{revision} raised {previous} -> {written} with no ready pods"
+                            )),
+                        );
+                    }
+                    let selected_by = |role: Option<&str>| {
+                        role.is_some_and(|service| model.selected(service) == Some(revision))
+                    };
+                    let stable_role = selected_by(roles.covered_stable);
+                    // The canary's coverage is its own only while it is another revision.
+                    let stable_service = roles.routed.first().copied();
+                    let canary_role = selected_by(roles.canary) && !selected_by(stable_service);
+                    let covered = stable_role || canary_role;
+                    // Judged as a change: a raise must not need more pods than are ready, beyond
+                    // what the traffic it already had needed (a replicas edit is not KULTA's).
+                    let needed = pods_for(roles.replicas, written);
+                    let before = pods_for(roles.replicas, previous);
+                    // Leaving a canary without ready pods beats stable's coverage.
+                    let canary_lost = stable_role
+                        && roles
+                            .canary
+                            .is_some_and(|c| model.ready_of(model.selected(c)) == 0);
+                    if covered && needed > ready.max(before) && anything_ready && !canary_lost {
+                        let invariant = if stable_role {
+                            STABLE_COVERS_ITS_WEIGHT
+                        } else {
+                            NO_TRAFFIC_WITHOUT_PODS
+                        };
+                        return violation(
+                            invariant,
+                            at(format!(
+                                "{revision} raised {previous} -> {written} with {ready} of \
+                                 {needed} pods ready"
+                            )),
+                        );
+                    }
+                }
+                for backend in backends {
+                    let weight = model.weight.entry(backend.service.clone()).or_default();
+                    *weight = (*weight).max(backend.weight);
+                }
+            }
+            Effect::SetHeaderRoute {
+                rule: Some(rule), ..
+            } => {
+                let revision = model.selected(&rule.service).map(str::to_string);
+                if model.ready_of(revision.as_deref()) == 0 {
+                    return violation(
+                        NO_TRAFFIC_WITHOUT_PODS,
+                        at(format!(
+                            "header route {} to {} ({}) with no ready pods",
+                            rule.route.name,
+                            rule.service,
+                            revision.unwrap_or_default()
+                        )),
+                    );
+                }
+                model.header.insert(rule.service.clone());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What the observed world shows must be answered by this step.
+fn observed_world(record: &Record, plan: &Plan<'_>, roles: &Roles<'_>) -> Result<(), Violation> {
+    let obs = &record.observations;
+    let Some(routing) = plan.routing() else {
+        return Ok(());
+    };
+    let Some(route) = obs.http_route.as_ref() else {
+        return Ok(());
+    };
+    let selected = |service: &str| {
+        obs.services
+            .iter()
+            .find(|s| s.name == service)
+            .and_then(|s| s.revision.clone())
+    };
+    let ready = |revision: Option<&str>| {
+        obs.replica_sets
+            .iter()
+            .filter(|rs| Some(rs.revision.as_str()) == revision)
+            .map(|rs| rs.ready_replicas.max(0))
+            .sum::<i32>()
+    };
+    let grows = |revision: &str| {
+        record.effects.iter().any(|effect| match effect {
+            Effect::ScaleReplicaSet { name, replicas } => obs
+                .replica_sets
+                .iter()
+                .any(|rs| rs.name == *name && rs.revision == revision && *replicas > rs.replicas),
+            Effect::ApplyReplicaSet { revision: r, .. } => r == revision,
+            _ => false,
+        })
+    };
+    let stable_revision = selected(routing.stable_service);
+    let canary_revision = selected(routing.canary_service);
+    // Traffic on a canary that lost every ready pod goes back to stable when stable can take it.
+    let canary_weight = route.weight_of(routing.canary_service).unwrap_or(0);
+    let stranded = canary_weight > 0
+        && ready(canary_revision.as_deref()) == 0
+        && canary_revision != stable_revision;
+    if stranded && ready(stable_revision.as_deref()) > 0 {
+        let answered = record.effects.iter().any(|effect| match effect {
+            Effect::SetRouteWeights { canary, .. } => canary.weight < canary_weight,
+            Effect::PointService { service, revision } => {
+                service == routing.canary_service && ready(Some(revision)) > 0
+            }
+            _ => false,
+        }) || stable_revision.as_deref().is_some_and(grows);
+        if !answered {
             return violation(
-                "no traffic to a revision without ready pods",
-                format!("{service} switched to {revision}, which has no ready pods"),
+                NO_TRAFFIC_WITHOUT_PODS,
+                format!(
+                    "the route sends {canary_weight}% to {} ({}), which has no ready pods, and \
+                     this step does not move it",
+                    routing.canary_service,
+                    canary_revision.unwrap_or_default()
+                ),
             );
         }
     }
-    if let (Some(plan), Some(waiting), Some(phase)) = (&plan, &after.waiting, after.phase)
-        && !phase.is_terminal()
+    // No revision is left scaled below the traffic the route is observed giving it.
+    for service in &roles.routed {
+        let weight = route.weight_of(service).unwrap_or(0);
+        let Some(revision) = selected(service) else {
+            continue;
+        };
+        let Some(rs) = obs.replica_sets.iter().find(|rs| rs.revision == revision) else {
+            continue;
+        };
+        let needed = pods_for(roles.replicas, weight);
+        let covered = Some(*service) == roles.covered_stable || Some(*service) == roles.canary;
+        let lowered = record.effects.iter().any(|effect| match effect {
+            Effect::SetRouteWeights { stable, canary, .. } => [stable, canary].iter().any(|b| {
+                b.service == *service && pods_for(roles.replicas, b.weight) <= rs.replicas
+            }),
+            _ => false,
+        });
+        if covered && rs.replicas < needed && !grows(&revision) && !lowered && weight > 0 {
+            let invariant = if Some(*service) == roles.covered_stable {
+                STABLE_COVERS_ITS_WEIGHT
+            } else {
+                NO_SCALE_DOWN_UNDER_TRAFFIC
+            };
+            return violation(
+                invariant,
+                format!(
+                    "{} has {} pods for the {weight}% the route gives {service}, which needs \
+                     {needed}, and this step does not scale it up",
+                    rs.name, rs.replicas
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A rollout that waits on the cluster has its progress deadline running, and enforced.
+fn deadline(record: &Record, plan: &Plan<'_>) -> Result<(), Violation> {
+    let obs = &record.observations;
+    let after = &record.after;
+    let Some(phase) = after.phase else {
+        return Ok(());
+    };
+    if phase.is_terminal() {
+        return Ok(());
+    }
+    let waiting = after.waiting.as_ref().filter(|w| w.resolved_at.is_none());
+    if let Some(waiting) = waiting
         && obs.now >= crate::duration::after(waiting.since, plan.progress_deadline)
     {
         return violation(
@@ -186,14 +480,79 @@ pub fn check_invariants(record: &Record) -> Result<(), Violation> {
             format!("still waiting at {} since {}", obs.now, waiting.since),
         );
     }
+    if waiting.is_some() {
+        return Ok(());
+    }
+    // The revision being shipped lacks ready pods it is meant to have.
+    let shipped = after.canary_revision.as_deref().or(after
+        .stable_revision
+        .as_deref()
+        .filter(|_| phase == Phase::Progressing));
+    if let Some(revision) = shipped
+        && let Some(rs) = obs.replica_sets.iter().find(|rs| rs.revision == revision)
+    {
+        // What this step leaves it: a scale-down in the batch lowers what it is meant to have.
+        let replicas = record
+            .effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::ScaleReplicaSet { name, replicas } if *name == rs.name => Some(*replicas),
+                _ => None,
+            })
+            .fold(rs.replicas, i32::min);
+        let meant = match &plan.strategy {
+            StrategyPlan::Canary(_) if after.canary_revision.is_some() => {
+                replicas.min(pods_for(plan.replicas, after.current_weight))
+            }
+            // A preview is meant to have its preview count; extra pods may be held by the
+            // scale-down delay.
+            StrategyPlan::BlueGreen(blue_green) if phase == Phase::Preview => {
+                replicas.min(blue_green.preview_replicas)
+            }
+            _ => replicas.min(plan.replicas.max(0)),
+        };
+        if rs.ready_replicas < meant {
+            return violation(
+                DEADLINE_RUNS,
+                format!(
+                    "{} has {} of {meant} pods ready and the rollout is {phase:?} with no \
+                     progress deadline running",
+                    rs.name, rs.ready_replicas
+                ),
+            );
+        }
+    }
+    // The route does not carry the weight decided yet.
+    if let (Some(routing), Some(route)) = (plan.routing(), obs.http_route.as_ref()) {
+        let observed = route.weight_of(routing.canary_service).unwrap_or(0);
+        if observed != after.current_weight && after.canary_revision.is_some() {
+            return violation(
+                DEADLINE_RUNS,
+                format!(
+                    "the route carries {observed}% to the canary, {} was decided, and the \
+                     rollout is {phase:?} with no progress deadline running",
+                    after.current_weight
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn terminal_phases(record: &Record) -> Result<(), Violation> {
+    let obs = &record.observations;
     let before = &record.before;
+    let after = &record.after;
     if let Some(phase @ (Phase::Completed | Phase::Failed)) = before.phase
         && after.phase != before.phase
     {
         let revision = pod_template_hash(&record.spec.template);
         let shipped = match phase {
             Phase::Completed => before.stable_revision.as_deref(),
-            _ => before.canary_revision.as_deref(),
+            _ => before
+                .canary_revision
+                .as_deref()
+                .or(before.stable_revision.as_deref()),
         };
         let new_request = obs
             .request

@@ -51,6 +51,15 @@ pub enum PodBehaviour {
         /// Time to crash, from creation.
         crash: TimeDelta,
     },
+    /// Ready after `ready`, then flapping: unready for `down` after every `up` of readiness.
+    Flapping {
+        /// Time to first ready.
+        ready: TimeDelta,
+        /// How long each ready spell lasts.
+        up: TimeDelta,
+        /// How long each unready spell lasts.
+        down: TimeDelta,
+    },
 }
 
 /// One pod in the model.
@@ -60,11 +69,50 @@ pub struct SimPod {
     pub ready_at: Option<DateTime<Utc>>,
     /// When it crashes (`None`: never).
     pub crash_at: Option<DateTime<Utc>>,
+    /// Once ready, (up, down) spells it alternates between, if it flaps.
+    pub flap: Option<(TimeDelta, TimeDelta)>,
 }
 
 impl SimPod {
     fn is_ready(&self, now: DateTime<Utc>) -> bool {
-        self.ready_at.is_some_and(|at| at <= now) && self.crash_at.is_none_or(|at| at > now)
+        let Some(ready_at) = self.ready_at.filter(|at| *at <= now) else {
+            return false;
+        };
+        if self.crash_at.is_some_and(|at| at <= now) {
+            return false;
+        }
+        match self.flap {
+            Some((up, down)) => {
+                let cycle = (up + down).num_milliseconds().max(1);
+                (now - ready_at).num_milliseconds() % cycle < up.num_milliseconds()
+            }
+            None => true,
+        }
+    }
+
+    /// The next time this pod changes between ready and unready after `now`.
+    fn next_change(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let ready_at = self.ready_at?;
+        let mut next = [Some(ready_at), self.crash_at]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .min();
+        if let Some((up, down)) = self.flap
+            && ready_at <= now
+            && self.crash_at.is_none_or(|at| at > now)
+        {
+            let cycle = (up + down).num_milliseconds().max(1);
+            let into = (now - ready_at).num_milliseconds() % cycle;
+            let wait = if into < up.num_milliseconds() {
+                up.num_milliseconds() - into
+            } else {
+                cycle - into
+            };
+            let flip = now + TimeDelta::milliseconds(wait.max(1));
+            next = Some(next.map_or(flip, |at| at.min(flip)));
+        }
+        next
     }
 }
 
@@ -105,6 +153,21 @@ pub struct EffectFailure {
     pub until: DateTime<Utc>,
 }
 
+/// A window in which writes of one kind are accepted but show up only `delay` later, as a
+/// lagging API cache or a slow controller in front of the route would.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectLag {
+    /// Which effects lag.
+    pub kind: EffectKind,
+    /// From when.
+    pub from: DateTime<Utc>,
+    /// Until when (exclusive).
+    pub until: DateTime<Utc>,
+    /// How long a write takes to show.
+    pub delay: TimeDelta,
+}
+
 /// The model cluster.
 pub struct World {
     /// Virtual time.
@@ -129,6 +192,13 @@ pub struct World {
     pub failures: Vec<EffectFailure>,
     /// Failed effects not yet observed.
     pub pending_errors: Vec<EffectError>,
+    /// Windows in which writes lag.
+    pub lags: Vec<EffectLag>,
+    /// Writes accepted but not yet visible: when they land, and what.
+    pub lagging: Vec<(DateTime<Utc>, Effect)>,
+    /// Metrics of a revision with no ready pods have no data (no pods, no requests, no
+    /// series), as in a real cluster; off by default, where scripts answer regardless.
+    pub no_data_without_ready_pods: bool,
     metrics: Box<dyn MetricSource>,
 }
 
@@ -163,6 +233,9 @@ impl World {
             default_pods: PodBehaviour::ReadyAfter(TimeDelta::seconds(10)),
             failures: Vec::new(),
             pending_errors: Vec::new(),
+            lags: Vec::new(),
+            lagging: Vec::new(),
+            no_data_without_ready_pods: false,
             metrics: Box::new(metrics),
         }
     }
@@ -173,6 +246,7 @@ impl World {
             now: self.now,
             rollout: self.rollout.clone(),
             request: self.request.clone(),
+            request_error: None,
             replica_sets: self
                 .replica_sets
                 .iter()
@@ -200,11 +274,18 @@ impl World {
         }
     }
 
-    /// Carry out effects, in order. Returns whether any changed the cluster.
+    /// Carry out effects, in order, as the interpreter does: the first ordered effect that
+    /// fails stops the ordered effects after it. Returns whether any changed the cluster.
     pub fn apply(&mut self, effects: &[Effect]) -> bool {
         let mut changed = false;
+        let mut ordered_failed = false;
         for effect in effects {
+            if ordered_failed && effect.is_ordered() {
+                continue;
+            }
+            let errors = self.pending_errors.len();
             changed |= self.apply_one(effect);
+            ordered_failed |= effect.is_ordered() && self.pending_errors.len() > errors;
         }
         changed
     }
@@ -216,8 +297,17 @@ impl World {
             .any(|f| f.kind == kind && f.from <= self.now && self.now < f.until)
     }
 
-    fn apply_one(&mut self, effect: &Effect) -> bool {
-        let now = self.now;
+    /// How long a write of this kind takes to show now, if it lags.
+    pub fn lag(&self, kind: EffectKind) -> Option<TimeDelta> {
+        self.lags
+            .iter()
+            .find(|l| l.kind == kind && l.from <= self.now && self.now < l.until)
+            .map(|l| l.delay)
+    }
+
+    /// Carry out one effect as the API would; returns whether the cluster changed. A failing
+    /// effect leaves an effect error for the next observation.
+    pub fn apply_one(&mut self, effect: &Effect) -> bool {
         if self.fails(effect.kind()) {
             self.pending_errors.push(EffectError {
                 kind: effect.kind(),
@@ -227,6 +317,38 @@ impl World {
             });
             return false;
         }
+        if effect.is_ordered()
+            && let Some(delay) = self.lag(effect.kind())
+        {
+            // The same write already on its way changes nothing more.
+            let pending = self
+                .lagging
+                .iter()
+                .rev()
+                .find(|(_, e)| e.kind() == effect.kind());
+            if pending.is_some_and(|(_, e)| e == effect) {
+                return false;
+            }
+            self.lagging.push((self.now + delay, effect.clone()));
+            return true;
+        }
+        self.land(effect)
+    }
+
+    /// Writes whose lag is over become visible, in the order they were made.
+    fn land_lagging(&mut self) {
+        let now = self.now;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.lagging)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.lagging = later;
+        for (_, effect) in due {
+            self.land(&effect);
+        }
+    }
+
+    fn land(&mut self, effect: &Effect) -> bool {
+        let now = self.now;
         match effect {
             Effect::ApplyReplicaSet {
                 name,
@@ -282,7 +404,12 @@ impl World {
                 changed
             }
             Effect::QueryMetric(query) => {
-                let value = self.metrics.value(&query.key, now);
+                let value =
+                    if self.no_data_without_ready_pods && self.ready_of(&query.key.revision) == 0 {
+                        MetricValue::Empty
+                    } else {
+                        self.metrics.value(&query.key, now)
+                    };
                 self.pending_results.push(MetricResult {
                     key: query.key.clone(),
                     value,
@@ -309,12 +436,24 @@ impl World {
             .unwrap_or(&self.default_pods)
             .clone();
         if wanted > rs.pods.len() {
-            let (ready_at, crash_at) = match behaviour {
-                PodBehaviour::ReadyAfter(delay) => (Some(now + delay), None),
-                PodBehaviour::NeverReady => (None, None),
-                PodBehaviour::CrashAfter { ready, crash } => (Some(now + ready), Some(now + crash)),
+            let (ready_at, crash_at, flap) = match behaviour {
+                PodBehaviour::ReadyAfter(delay) => (Some(now + delay), None, None),
+                PodBehaviour::NeverReady => (None, None, None),
+                PodBehaviour::CrashAfter { ready, crash } => {
+                    (Some(now + ready), Some(now + crash), None)
+                }
+                PodBehaviour::Flapping { ready, up, down } => {
+                    (Some(now + ready), None, Some((up, down)))
+                }
             };
-            rs.pods.resize(wanted, SimPod { ready_at, crash_at });
+            rs.pods.resize(
+                wanted,
+                SimPod {
+                    ready_at,
+                    crash_at,
+                    flap,
+                },
+            );
         } else {
             // Unready pods go first, then the newest, as a ReplicaSet controller prefers.
             while rs.pods.len() > wanted {
@@ -335,27 +474,29 @@ impl World {
         self.replica_sets
             .values()
             .flat_map(|rs| rs.pods.iter())
-            .flat_map(|pod| [pod.ready_at, pod.crash_at])
-            .flatten()
-            .filter(|at| *at > now)
+            .filter_map(|pod| pod.next_change(now))
             .min()
     }
 
-    /// The next time an effect failure window opens or closes, if any.
+    /// The next time an effect failure or lag window opens or closes, or a lagging write
+    /// lands, if any.
     pub fn next_failure_event(&self) -> Option<DateTime<Utc>> {
         let now = self.now;
         self.failures
             .iter()
             .flat_map(|f| [f.from, f.until])
+            .chain(self.lags.iter().flat_map(|l| [l.from, l.until]))
+            .chain(self.lagging.iter().map(|(at, _)| *at))
             .filter(|at| *at > now)
             .min()
     }
 
-    /// Move virtual time forward; pods become ready and crash on schedule.
+    /// Move virtual time forward; pods become ready and crash on schedule, lagging writes land.
     pub fn advance_to(&mut self, at: DateTime<Utc>) {
         if at > self.now {
             self.now = at;
         }
+        self.land_lagging();
     }
 
     /// Route weight of a Service's backend, if the route references it.

@@ -43,7 +43,9 @@ use crate::spec::{RolloutSpec, Strategy};
 
 use super::metrics::{MetricScript, MetricTable};
 use super::timeline::{self, TimelineEntry};
-use super::{EffectFailure, PodBehaviour, Record, Sim, Violation, World, check_invariants};
+use super::{
+    EffectFailure, EffectLag, PodBehaviour, Record, Sim, Violation, World, check_invariants,
+};
 
 /// A scenario as written.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
@@ -110,6 +112,13 @@ pub struct ScenarioWorld {
     /// Windows in which effects of a kind fail.
     #[serde(default)]
     pub failing_effects: Vec<ScenarioFailure>,
+    /// Windows in which writes of a kind are accepted but show up only after a delay.
+    #[serde(default)]
+    pub lagging_effects: Vec<ScenarioLag>,
+    /// A revision with no ready pods has no metric data (as in a real cluster); by default
+    /// metric scripts answer whatever the pods do.
+    #[serde(default)]
+    pub no_data_without_ready_pods: bool,
 }
 
 impl Default for ScenarioWorld {
@@ -119,6 +128,8 @@ impl Default for ScenarioWorld {
             pods: BTreeMap::new(),
             metrics: BTreeMap::new(),
             failing_effects: Vec::new(),
+            lagging_effects: Vec::new(),
+            no_data_without_ready_pods: false,
         }
     }
 }
@@ -141,6 +152,15 @@ pub enum ScenarioPods {
         ready: DurationString,
         /// Time to crash, from creation.
         crash: DurationString,
+    },
+    /// Ready, then alternately unready and ready again.
+    Flapping {
+        /// Time to first ready.
+        ready: DurationString,
+        /// Each ready spell.
+        up: DurationString,
+        /// Each unready spell.
+        down: DurationString,
     },
 }
 
@@ -167,6 +187,20 @@ pub struct ScenarioFailure {
     pub until: DurationString,
 }
 
+/// Writes of a kind lag in a window.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScenarioLag {
+    /// Which effects.
+    pub kind: EffectKind,
+    /// From.
+    pub from: DurationString,
+    /// Until.
+    pub until: DurationString,
+    /// How long a write takes to show.
+    pub delay: DurationString,
+}
+
 /// One scripted event.
 #[derive(Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -184,8 +218,11 @@ pub struct ScriptEvent {
 pub enum ScriptAction {
     /// A person applies a new image (a new revision, or a revert).
     Image(String),
-    /// A person records a control request.
+    /// A person records a control request, aimed at the revision the spec ships now.
     Request(RequestAction),
+    /// A request aimed at the revision shipped before the last image change: one sent while
+    /// the controller was down, or that crossed the image change.
+    StaleRequest(RequestAction),
     /// The controller restarts: the status survives, nothing in memory does.
     Restart(bool),
     /// A person changes `replicas`.
@@ -344,6 +381,11 @@ impl Scenario {
                     ready: duration(&field, ready)?,
                     crash: duration(&field, crash)?,
                 },
+                ScenarioPods::Flapping { ready, up, down } => PodBehaviour::Flapping {
+                    ready: duration(&field, ready)?,
+                    up: duration(&field, up)?,
+                    down: duration(&field, down)?,
+                },
             };
             world.pods.insert(revision_of(image), behaviour);
         }
@@ -355,6 +397,16 @@ impl Scenario {
                 until: start + duration(&field, &failure.until)?,
             });
         }
+        for (index, lag) in self.world.lagging_effects.iter().enumerate() {
+            let field = format!("world.laggingEffects[{index}]");
+            world.lags.push(EffectLag {
+                kind: lag.kind,
+                from: start + duration(&field, &lag.from)?,
+                until: start + duration(&field, &lag.until)?,
+                delay: duration(&field, &lag.delay)?,
+            });
+        }
+        world.no_data_without_ready_pods = self.world.no_data_without_ready_pods;
         let until = start + duration("until", &self.until)?;
         let mut events = Vec::new();
         for (index, event) in self.script.iter().enumerate() {
@@ -365,18 +417,27 @@ impl Scenario {
 
         let mut sim = Sim::new(spec, world);
         let mut token = 0;
-        for (at, _, action) in events.into_iter().filter(|(at, _, _)| *at <= until) {
+        let mut previous_revision = None;
+        for (at, _, event) in events.into_iter().filter(|(at, _, _)| *at <= until) {
             sim.run_until(at, self.max_steps.saturating_sub(sim.records.len()));
             check_cap(&sim, self.max_steps)?;
-            match action {
+            match event {
                 ScriptAction::Image(image) => {
+                    previous_revision = Some(pod_template_hash(&sim.spec.template));
                     let template = template(image);
                     sim.edit(|spec| spec.template = template);
                 }
-                ScriptAction::Request(action) => {
+                ScriptAction::Request(action) | ScriptAction::StaleRequest(action) => {
                     token += 1;
-                    // As the CLI does: aimed at the revision the person sees in the spec.
-                    let revision = crate::revision::pod_template_hash(&sim.spec.template);
+                    // As the CLI does: aimed at the revision the person sees in the spec (or
+                    // saw, for a stale one).
+                    let current = pod_template_hash(&sim.spec.template);
+                    let revision = match event {
+                        ScriptAction::StaleRequest(_) => {
+                            previous_revision.clone().unwrap_or(current)
+                        }
+                        _ => current,
+                    };
                     sim.request(ControlRequest {
                         action: *action,
                         token: format!("{action}-{token}"),

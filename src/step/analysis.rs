@@ -1,7 +1,10 @@
 //! Analysis runs: issue a round of queries every interval, judge each result exactly once,
 //! and conclude when a limit is crossed or (for gates) enough successes are in.
 //!
-//! An empty result, NaN, a query error or a missing answer is inconclusive, never a success.
+//! An empty result, NaN, ±Inf, a query error or a missing answer is inconclusive, never a
+//! success. Failures and inconclusives are counted over the whole run, as both peers count
+//! them: a success does not forgive an earlier failure. Rounds are issued only while the
+//! measured revision serves its traffic, and each metric only after its initial delay.
 
 use chrono::{DateTime, Utc};
 
@@ -49,6 +52,7 @@ pub(crate) fn new_run(
         kind,
         step_index,
         revision: revision.to_string(),
+        serving_since: None,
         round: 0,
         next_measurement_time: None,
         phase: AnalysisPhase::Running,
@@ -61,8 +65,9 @@ pub(crate) fn new_run(
                 last_outcome: None,
                 last_round: 0,
                 successes: 0,
-                consecutive_failures: 0,
-                consecutive_inconclusives: 0,
+                failures: 0,
+                inconclusives: 0,
+                queried_round: 0,
                 message: None,
             })
             .collect(),
@@ -79,11 +84,14 @@ pub(crate) fn is_run_of(
     run.kind == kind && run.step_index == step_index && run.revision == revision
 }
 
-/// Fold in results, conclude if a limit is crossed, and issue the next round when due.
+/// Fold in results, conclude if a limit is crossed, and issue the next round when due, if the
+/// measured revision is `serving` its traffic.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn advance(
     run: &mut AnalysisRun,
     plan: &AnalysisPlan,
     gating: bool,
+    serving: bool,
     now: DateTime<Utc>,
     results: &[MetricResult],
     vars: &QueryVars<'_>,
@@ -109,6 +117,7 @@ pub(crate) fn advance(
         let metric = run.metrics.iter_mut().find(|m| m.name == key.metric);
         if let (Some(metric), Some(range)) = (metric, range)
             && metric.last_round < run.round
+            && metric.queried_round == run.round
         {
             let (outcome, value, message) = judge(&result.value, range);
             record(metric, run.round, outcome, value, message);
@@ -117,11 +126,20 @@ pub(crate) fn advance(
     if let Some(verdict) = conclude(run, plan, gating) {
         return verdict;
     }
+    if !serving {
+        // Nothing to measure: the revision does not carry its traffic (yet, or any more).
+        return Verdict::Running;
+    }
+    let since = *run.serving_since.get_or_insert(now);
     let due = run.next_measurement_time.is_none_or(|at| now >= at);
     if due {
         let round = run.round;
         if round > 0 {
-            for metric in run.metrics.iter_mut().filter(|m| m.last_round < round) {
+            for metric in run
+                .metrics
+                .iter_mut()
+                .filter(|m| m.queried_round == round && m.last_round < round)
+            {
                 let message = Some(format!("no result for round {round}"));
                 record(
                     metric,
@@ -135,33 +153,53 @@ pub(crate) fn advance(
                 return verdict;
             }
         }
-        run.round = run.round.saturating_add(1);
-        run.next_measurement_time = Some(crate::duration::after(now, plan.interval));
-        for metric in plan.metrics {
-            out.queries.push(MetricQuery {
-                key: MeasurementKey {
-                    analysis: run.kind,
-                    step_index: run.step_index,
-                    revision: run.revision.clone(),
-                    round: run.round,
-                    metric: metric.name.clone(),
-                },
-                address: plan.address.to_string(),
-                query: substitute(&metric.query, vars, &run.revision),
-            });
+        // Each metric is measured from its initial delay on.
+        let eligible_from = |index: usize| {
+            let delay = plan.initial_delays.get(index).copied().unwrap_or_default();
+            crate::duration::after(since, delay)
+        };
+        let eligible: Vec<usize> = (0..plan.metrics.len())
+            .filter(|index| now >= eligible_from(*index))
+            .collect();
+        if eligible.is_empty() {
+            run.next_measurement_time = (0..plan.metrics.len()).map(eligible_from).min();
+        } else {
+            run.round = run.round.saturating_add(1);
+            run.next_measurement_time = Some(crate::duration::after(now, plan.interval));
+            for index in eligible {
+                let (Some(metric), Some(status)) =
+                    (plan.metrics.get(index), run.metrics.get_mut(index))
+                else {
+                    continue;
+                };
+                status.queried_round = run.round;
+                out.queries.push(MetricQuery {
+                    key: MeasurementKey {
+                        analysis: run.kind,
+                        step_index: run.step_index,
+                        revision: run.revision.clone(),
+                        round: run.round,
+                        metric: metric.name.clone(),
+                    },
+                    address: plan.address.to_string(),
+                    query: substitute(&metric.query, vars, &run.revision),
+                });
+            }
         }
     }
     out.wake_at = run.next_measurement_time;
     Verdict::Running
 }
 
-/// Measure an inconclusive run again from now: the person who resumed it wants fresh data.
-pub(crate) fn resume(run: &mut AnalysisRun, now: DateTime<Utc>) {
+/// Measure an inconclusive run again, one interval from now: a result asked for at the
+/// instant of the resume would meet the same empty window that made the run inconclusive.
+/// The person accepted the inconclusive results seen so far; failures still count.
+pub(crate) fn resume(run: &mut AnalysisRun, now: DateTime<Utc>, interval: chrono::TimeDelta) {
     if run.phase == AnalysisPhase::Inconclusive {
         run.phase = AnalysisPhase::Running;
-        run.next_measurement_time = Some(now);
+        run.next_measurement_time = Some(crate::duration::after(now, interval));
         for metric in &mut run.metrics {
-            metric.consecutive_inconclusives = 0;
+            metric.inconclusives = 0;
         }
     }
 }
@@ -171,7 +209,7 @@ pub(crate) fn accept(run: &mut AnalysisRun) {
     run.phase = AnalysisPhase::Successful;
     run.next_measurement_time = None;
     for metric in &mut run.metrics {
-        metric.consecutive_inconclusives = 0;
+        metric.inconclusives = 0;
     }
 }
 
@@ -209,17 +247,13 @@ fn verdict_of(run: &AnalysisRun, plan: &AnalysisPlan) -> Verdict {
             metric.message.as_deref().unwrap_or("has no measurement")
         )
     };
-    if let Some(metric) = run
-        .metrics
-        .iter()
-        .find(|m| m.consecutive_failures > plan.failure_limit)
-    {
+    if let Some(metric) = run.metrics.iter().find(|m| m.failures > plan.failure_limit) {
         return Verdict::Failed(explain(metric));
     }
     if let Some(metric) = run
         .metrics
         .iter()
-        .find(|m| m.consecutive_inconclusives > plan.inconclusive_limit)
+        .find(|m| m.inconclusives > plan.inconclusive_limit)
     {
         return Verdict::Inconclusive(explain(metric));
     }
@@ -242,6 +276,16 @@ fn judge(
             Some("NaN".into()),
             Some("value NaN is not a number".into()),
         ),
+        // No real measurement is infinite: a division by zero or an overflow says nothing
+        // about the canary, whichever side of a one-sided bound it lands on.
+        MetricValue::Sample(v) if v.is_infinite() => {
+            let shown = format_sample(*v);
+            (
+                MeasurementOutcome::Inconclusive,
+                Some(shown.clone()),
+                Some(format!("value {shown} is not a finite number")),
+            )
+        }
         MetricValue::Sample(v) => {
             let shown = format_sample(*v);
             let (outcome, message) = match (range.min, range.max) {
@@ -281,29 +325,30 @@ fn record(
     metric.last_outcome = Some(outcome);
     metric.last_value = value;
     metric.message = message;
+    // Counted over the run: a success does not forgive an earlier failure.
     match outcome {
-        MeasurementOutcome::Success => {
-            metric.successes = metric.successes.saturating_add(1);
-            metric.consecutive_failures = 0;
-            metric.consecutive_inconclusives = 0;
-        }
-        MeasurementOutcome::Failure => {
-            metric.consecutive_failures = metric.consecutive_failures.saturating_add(1);
-            metric.consecutive_inconclusives = 0;
-        }
-        // No information: neither breaks nor extends a run of failures.
+        MeasurementOutcome::Success => metric.successes = metric.successes.saturating_add(1),
+        MeasurementOutcome::Failure => metric.failures = metric.failures.saturating_add(1),
         MeasurementOutcome::Inconclusive => {
-            metric.consecutive_inconclusives = metric.consecutive_inconclusives.saturating_add(1);
+            metric.inconclusives = metric.inconclusives.saturating_add(1);
         }
     }
 }
 
-/// A sample as Prometheus writes it.
-fn format_sample(value: f64) -> String {
+/// A sample as Prometheus writes it, short enough for a status field: very large or very
+/// small magnitudes in exponent form with six significant digits.
+pub(crate) fn format_sample(value: f64) -> String {
     if value.is_infinite() {
         if value > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else if value != 0.0 && !(1e-6..1e15).contains(&value.abs()) {
+        format!("{value:.5e}")
     } else {
-        format!("{value}")
+        let plain = format!("{value}");
+        if plain.len() > 24 {
+            format!("{value:.6}")
+        } else {
+            plain
+        }
     }
 }
 
@@ -340,7 +385,9 @@ mod tests {
                     min: None,
                     max: Some(0.05),
                 },
+                initial_delay: None,
             }]),
+            initial_delays: vec![TimeDelta::zero()],
         }
     }
 
@@ -371,7 +418,7 @@ mod tests {
         let plan = plan(0, 0);
         let mut run = new_run(AnalysisKind::Step, Some(2), "c1", &plan);
         let mut out = RunOutput::default();
-        let verdict = advance(&mut run, &plan, true, t(0), &[], &vars(), &mut out);
+        let verdict = advance(&mut run, &plan, true, true, t(0), &[], &vars(), &mut out);
         assert_eq!(verdict, Verdict::Running);
         assert_eq!(out.queries.len(), 1);
         assert_eq!(
@@ -386,16 +433,16 @@ mod tests {
         let plan = plan(0, 0);
         let mut run = new_run(AnalysisKind::Step, Some(0), "c1", &plan);
         let mut out = RunOutput::default();
-        advance(&mut run, &plan, true, t(0), &[], &vars(), &mut out);
+        advance(&mut run, &plan, true, true, t(0), &[], &vars(), &mut out);
         let ok = answer(&run, MetricValue::Sample(0.01), 1);
         assert_eq!(
-            advance(&mut run, &plan, true, t(1), &[ok], &vars(), &mut out),
+            advance(&mut run, &plan, true, true, t(1), &[ok], &vars(), &mut out),
             Verdict::Running
         );
-        advance(&mut run, &plan, true, t(60), &[], &vars(), &mut out);
+        advance(&mut run, &plan, true, true, t(60), &[], &vars(), &mut out);
         let ok = answer(&run, MetricValue::Sample(0.02), 61);
         assert_eq!(
-            advance(&mut run, &plan, true, t(61), &[ok], &vars(), &mut out),
+            advance(&mut run, &plan, true, true, t(61), &[ok], &vars(), &mut out),
             Verdict::Passed
         );
     }
@@ -405,9 +452,18 @@ mod tests {
         let plan = plan(0, 0);
         let mut run = new_run(AnalysisKind::Background, None, "c1", &plan);
         let mut out = RunOutput::default();
-        advance(&mut run, &plan, false, t(0), &[], &vars(), &mut out);
+        advance(&mut run, &plan, false, true, t(0), &[], &vars(), &mut out);
         let bad = answer(&run, MetricValue::Sample(0.12), 1);
-        let verdict = advance(&mut run, &plan, false, t(1), &[bad], &vars(), &mut out);
+        let verdict = advance(
+            &mut run,
+            &plan,
+            false,
+            true,
+            t(1),
+            &[bad],
+            &vars(),
+            &mut out,
+        );
         assert_eq!(
             verdict,
             Verdict::Failed("metric \"error-rate\" value 0.12 is above max 0.05".into())
@@ -425,9 +481,18 @@ mod tests {
             let plan = plan(0, 0);
             let mut run = new_run(AnalysisKind::Step, Some(0), "c1", &plan);
             let mut out = RunOutput::default();
-            advance(&mut run, &plan, true, t(0), &[], &vars(), &mut out);
+            advance(&mut run, &plan, true, true, t(0), &[], &vars(), &mut out);
             let result = answer(&run, value.clone(), 1);
-            let verdict = advance(&mut run, &plan, true, t(1), &[result], &vars(), &mut out);
+            let verdict = advance(
+                &mut run,
+                &plan,
+                true,
+                true,
+                t(1),
+                &[result],
+                &vars(),
+                &mut out,
+            );
             assert!(
                 matches!(verdict, Verdict::Inconclusive(_)),
                 "{value:?}: {verdict:?}"
@@ -441,11 +506,11 @@ mod tests {
         let plan = plan(0, 1);
         let mut run = new_run(AnalysisKind::Background, None, "c1", &plan);
         let mut out = RunOutput::default();
-        advance(&mut run, &plan, false, t(0), &[], &vars(), &mut out);
-        advance(&mut run, &plan, false, t(60), &[], &vars(), &mut out);
-        assert_eq!(run.metrics[0].consecutive_inconclusives, 1);
+        advance(&mut run, &plan, false, true, t(0), &[], &vars(), &mut out);
+        advance(&mut run, &plan, false, true, t(60), &[], &vars(), &mut out);
+        assert_eq!(run.metrics[0].inconclusives, 1);
         assert_eq!(run.round, 2);
-        let verdict = advance(&mut run, &plan, false, t(120), &[], &vars(), &mut out);
+        let verdict = advance(&mut run, &plan, false, true, t(120), &[], &vars(), &mut out);
         assert!(matches!(verdict, Verdict::Inconclusive(_)), "{verdict:?}");
     }
 
@@ -454,18 +519,28 @@ mod tests {
         let plan = plan(5, 5);
         let mut run = new_run(AnalysisKind::Background, None, "c1", &plan);
         let mut out = RunOutput::default();
-        advance(&mut run, &plan, false, t(0), &[], &vars(), &mut out);
+        advance(&mut run, &plan, false, true, t(0), &[], &vars(), &mut out);
         let bad = answer(&run, MetricValue::Sample(1.0), 1);
         advance(
             &mut run,
             &plan,
             false,
+            true,
             t(1),
             std::slice::from_ref(&bad),
             &vars(),
             &mut out,
         );
-        advance(&mut run, &plan, false, t(2), &[bad], &vars(), &mut out);
-        assert_eq!(run.metrics[0].consecutive_failures, 1);
+        advance(
+            &mut run,
+            &plan,
+            false,
+            true,
+            t(2),
+            &[bad],
+            &vars(),
+            &mut out,
+        );
+        assert_eq!(run.metrics[0].failures, 1);
     }
 }

@@ -16,6 +16,7 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &BlueGreenPlan) -> Desired {
     let revision = cx.revision.clone();
     match cx.status.stable_revision.clone() {
         None => cx.first_revision(),
+        Some(stable) if cx.first_in_flight() && stable != revision => cx.first_revision(),
         Some(stable) if stable == revision => {
             cx.revert_to_stable();
             cx.status.canary_revision = None;
@@ -28,7 +29,20 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &BlueGreenPlan) -> Desired {
     {
         handle_request(cx, action);
     }
-    if cx.may_advance() {
+    let first = cx.settle_first_revision();
+    if !first && !cx.is_settled() {
+        // Pods that are not ready run the deadline whatever else holds the rollout (a person,
+        // an analysis); the strategy's own, more precise wait below takes precedence.
+        let state = cx.status.blue_green.clone().unwrap_or_default();
+        let wanted = if state.promotion_requested || state.promoted_at.is_some() {
+            cx.plan.replicas
+        } else {
+            plan.preview_replicas
+        };
+        let canary = cx.status.canary_revision.clone();
+        cx.wait_for_pods(canary.as_deref(), wanted);
+    }
+    if cx.may_advance() && !first {
         progress(cx, plan);
     }
     cx.enforce_deadline();
@@ -83,12 +97,14 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
             let needed = plan.preview_replicas;
             cx.wait_for(
                 ready,
-                format!("{needed} ready preview pods ({ready} ready)"),
+                format!("{needed} ready preview pods"),
+                format!("{ready} ready"),
             );
             return;
         }
         if let (Some(gate), false) = (&plan.pre_promotion_analysis, full) {
-            match cx.run_analysis(AnalysisSlot::Gate, AnalysisKind::PrePromotion, None, gate) {
+            let kind = AnalysisKind::PrePromotion;
+            match cx.run_analysis(AnalysisSlot::Gate, kind, None, gate, true) {
                 Verdict::Passed => {}
                 Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
                 Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
@@ -113,7 +129,8 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
         if ready < replicas {
             cx.wait_for(
                 ready,
-                format!("{replicas} ready pods to promote ({ready} ready)"),
+                format!("{replicas} ready pods to promote"),
+                format!("{ready} ready"),
             );
             return;
         }
@@ -135,7 +152,11 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
     let active = cx.service_revision(plan.active_service);
     if active != cx.status.canary_revision.as_deref() {
         let service = &plan.active_service;
-        cx.wait_for(0, format!("service {service} to select the new revision"));
+        cx.wait_for(
+            0,
+            format!("service {service} to select the new revision"),
+            String::new(),
+        );
         return;
     }
     let now = cx.now();
@@ -145,8 +166,23 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
         .get_or_insert_default()
         .switched_at
         .get_or_insert(now);
+    // Pods lost after the switch: the deadline runs until they are back.
+    if ready < replicas {
+        cx.wait_for(
+            ready,
+            format!("{replicas} ready pods of the promoted revision"),
+            format!("{ready} ready"),
+        );
+    }
     if let (Some(gate), false) = (&plan.post_promotion_analysis, full) {
-        match cx.run_analysis(AnalysisSlot::Gate, AnalysisKind::PostPromotion, None, gate) {
+        let serving = ready > 0;
+        match cx.run_analysis(
+            AnalysisSlot::Gate,
+            AnalysisKind::PostPromotion,
+            None,
+            gate,
+            serving,
+        ) {
             Verdict::Passed => {}
             Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
             Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
@@ -154,6 +190,9 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
         }
     }
     let scale_down_at = after(switched_at, plan.scale_down_delay);
+    if ready < replicas {
+        return;
+    }
     if cx.now() >= scale_down_at {
         cx.complete();
     } else {

@@ -3,6 +3,9 @@
 //! The weight applied to the route only ever moves when the pods that will carry it are ready:
 //! the canary is scaled to the larger of the current and the target weight first, the stable
 //! (with `dynamicStableScale`) to the larger share, and the route follows once they are ready.
+//! A canary that loses the pods carrying its weight, in any phase, gives that traffic back to
+//! stable until they recover, under the progress deadline. A new revision starts only once the
+//! route is observed with nothing on the old canary.
 
 use crate::conditions::reason;
 use crate::effect::{BackendWeight, CdEventKind, EventType, HeaderRouteRule, RouteRef};
@@ -15,32 +18,162 @@ use super::world::DesiredRoute;
 use super::{AnalysisSlot, Cx, Desired, pods_for};
 
 pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &CanaryPlan) -> Desired {
-    settle_revision(cx);
+    settle_revision(cx, plan);
     if let Some(action) = cx.take_request()
         && let Some(action) = cx.common_request(action)
     {
         handle_request(cx, plan, action);
     }
-    if cx.may_advance() {
+    let first = cx.settle_first_revision();
+    if cx.may_advance() && !first {
+        // Results are judged before anything advances: a failing measurement stops the step
+        // it arrives in.
+        background_analysis(cx, plan);
+    }
+    if cx.may_advance() && !first {
         progress(cx, plan);
     }
-    if !cx.may_advance() {
+    if !cx.may_advance() && !first {
         // Rolling back (perhaps since just now), draining or held: traffic still moves
         // toward its target as soon as that is safe.
         settle_weight(cx, plan);
-        adopt_after_drain(cx);
+        adopt_after_drain(cx, plan);
     }
+    hold_lost_weight(cx, plan);
     cx.enforce_deadline();
     desired(cx, plan)
 }
 
+/// Whether the route is observed carrying nothing to the canary Service (no weight, no header
+/// rule): only then may the canary Service be given to another revision. Without routing, the
+/// decided weight is what the replica counts follow.
+fn drained(cx: &Cx<'_>, plan: &CanaryPlan) -> bool {
+    if cx.status.current_weight != 0 {
+        return false;
+    }
+    if cx.status.canary_revision.is_none() {
+        // No canary in flight: whatever the route gives the canary Service goes to stable.
+        return true;
+    }
+    let Some(routing) = &plan.routing else {
+        return true;
+    };
+    let Some(route) = cx.obs.http_route.as_ref() else {
+        return true;
+    };
+    route.weight_of(routing.canary_service).unwrap_or(0) == 0 && route.header_route.is_none()
+}
+
+/// The weight the route gives the canary now: the decided weight, or less when the canary lost
+/// ready pods (that traffic returns to stable until they recover). With `dynamicStableScale`
+/// stable only takes back what its ready pods can carry: until it has scaled up, the canary
+/// keeps what it is observed carrying beyond that.
+fn serving_weight(cx: &Cx<'_>, plan: &CanaryPlan) -> i32 {
+    let current = cx.status.current_weight;
+    let Some(routing) = &plan.routing else {
+        return current;
+    };
+    let replicas = cx.plan.replicas;
+    let capacity = |ready: i32| -> i32 {
+        if replicas <= 0 || ready <= 0 {
+            return 0;
+        }
+        if ready >= replicas {
+            return 100;
+        }
+        let weight = i64::from(ready) * 100 / i64::from(replicas);
+        i32::try_from(weight.min(100)).unwrap_or(100)
+    };
+    // Capacity behind each Service as observed: what its selected revision has ready.
+    let canary_ready = cx.ready(cx.service_revision(routing.canary_service));
+    let canary_can = if canary_ready >= pods_for(replicas, current) {
+        current
+    } else {
+        capacity(canary_ready).min(current)
+    };
+    if !plan.dynamic_stable_scale {
+        return canary_can;
+    }
+    let stable_can = capacity(cx.ready(cx.service_revision(routing.stable_service)));
+    let observed = cx
+        .obs
+        .http_route
+        .as_ref()
+        .and_then(|route| route.weight_of(routing.canary_service))
+        .unwrap_or(current)
+        .clamp(0, 100);
+    if canary_ready <= 0 {
+        // Nothing serves on the canary: everything goes to stable's ready pods.
+        return canary_can;
+    }
+    // Stable is not given more than its ready pods carry beyond what it already has.
+    canary_can.max((100 - stable_can).min(observed))
+}
+
+/// Whether the canary serves the traffic decided for it: enough ready pods, and the route
+/// observed carrying it. Analyses measure only then.
+fn serving(cx: &Cx<'_>, plan: &CanaryPlan) -> bool {
+    let current = cx.status.current_weight;
+    let ready = cx.ready(cx.status.canary_revision.as_deref());
+    // A canary meant to have pods has at least one ready before anything is measured, so a
+    // metric of its requests can exist; one meant to have none (an analysis at weight 0) is
+    // measured as it is.
+    let meant = pods_for(cx.plan.replicas, current.max(target_weight(cx, plan)));
+    let selected = plan.routing.as_ref().is_none_or(|routing| {
+        cx.service_revision(routing.canary_service) == cx.status.canary_revision.as_deref()
+    });
+    ready >= pods_for(cx.plan.replicas, current)
+        && (meant == 0 || (ready >= 1 && current > 0))
+        && selected
+        && serving_weight(cx, plan) == current
+        && route_carries(cx, plan, current)
+}
+
+/// A canary that lost the pods carrying its weight: the deadline runs until they are back,
+/// whatever the phase (a pause included), and the lost share goes back to stable.
+fn hold_lost_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) {
+    if cx.is_settled() || cx.status.canary_revision.is_none() {
+        return;
+    }
+    let current = cx.status.current_weight;
+    let serving = serving_weight(cx, plan);
+    let canary = cx.status.canary_revision.clone().unwrap_or_default();
+    let ready = cx.ready(Some(&canary));
+    let needed = pods_for(cx.plan.replicas, current);
+    let desired_pods = pods_for(cx.plan.replicas, current.max(target_weight(cx, plan)));
+    if serving < current {
+        let message = format!(
+            "canary {canary} has {ready} of the {needed} ready pods its weight {current} needs; \
+             {} of it returns to stable until they recover",
+            current - serving
+        );
+        if cx.status.message.as_deref() != Some(message.as_str()) {
+            cx.event(EventType::Warning, reason::CANARY_UNAVAILABLE, message);
+        }
+    }
+    // One wait, whichever part is missing, so that pods flapping between ready and crashed
+    // (and the route following them) resume one deadline instead of restarting it.
+    let what = format!("canary {canary} to serve weight {current} on {desired_pods} ready pods");
+    if ready < desired_pods {
+        cx.wait_for(ready, what, format!("{ready} ready"));
+    } else if !route_carries(cx, plan, current) {
+        let route = plan.routing.as_ref().map_or("", |routing| routing.route);
+        cx.wait_for(
+            ready,
+            what,
+            format!("route {route} not yet observed carrying it"),
+        );
+    }
+}
+
 /// Decide which revision is being shipped.
-fn settle_revision(cx: &mut Cx<'_>) {
+fn settle_revision(cx: &mut Cx<'_>, plan: &CanaryPlan) {
     let revision = cx.revision.clone();
     let stable = cx.status.stable_revision.clone();
     let canary = cx.status.canary_revision.clone();
     match stable {
         None => cx.first_revision(),
+        Some(stable) if cx.first_in_flight() && stable != revision => cx.first_revision(),
         Some(stable) if stable == revision => {
             if canary.is_some() && cx.phase() != Some(Phase::Completed) {
                 cx.revert_to_stable();
@@ -48,7 +181,7 @@ fn settle_revision(cx: &mut Cx<'_>) {
         }
         Some(_) if canary.as_deref() == Some(revision.as_str()) => {}
         Some(_) => {
-            if cx.status.current_weight == 0 {
+            if drained(cx, plan) {
                 cx.start_revision(Phase::Progressing, Some(0));
             } else {
                 // Traffic returns to stable before the new revision starts; say so once.
@@ -64,16 +197,16 @@ fn settle_revision(cx: &mut Cx<'_>) {
     }
 }
 
-/// After traffic left a superseded canary, start the template's revision; after it left an
-/// abandoned one (revert), forget it. Until then the canary keeps its revision, so that the
-/// pods still carrying traffic stay up.
-fn adopt_after_drain(cx: &mut Cx<'_>) {
+/// After traffic was observed leaving a superseded canary, start the template's revision;
+/// after it left an abandoned one (revert), forget it. Until then the canary keeps its
+/// revision, so that the canary Service keeps selecting the pods still carrying its traffic.
+fn adopt_after_drain(cx: &mut Cx<'_>, plan: &CanaryPlan) {
     let superseded = cx.status.stable_revision.as_deref() != Some(cx.revision.as_str())
         && cx.status.canary_revision.as_deref() != Some(cx.revision.as_str());
-    if superseded && cx.status.current_weight == 0 {
+    if superseded && drained(cx, plan) {
         cx.start_revision(Phase::Progressing, Some(0));
     }
-    if cx.phase() == Some(Phase::Completed) && cx.status.current_weight == 0 {
+    if cx.phase() == Some(Phase::Completed) && drained(cx, plan) {
         cx.status.canary_revision = None;
     }
 }
@@ -100,10 +233,7 @@ fn handle_request(cx: &mut Cx<'_>, plan: &CanaryPlan, action: RequestAction) {
                 .as_ref()
                 .is_some_and(|run| run.phase == AnalysisPhase::Inconclusive);
             if background_inconclusive {
-                let now = cx.now();
-                if let Some(run) = cx.status.background_analysis.as_mut() {
-                    analysis::resume(run, now);
-                }
+                cx.resume_analyses();
             }
             if gate_inconclusive && let Some(run) = cx.status.gate_analysis.as_mut() {
                 analysis::accept(run);
@@ -138,22 +268,30 @@ fn handle_request(cx: &mut Cx<'_>, plan: &CanaryPlan, action: RequestAction) {
     }
 }
 
-fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {
-    if let Some((start, background)) = &plan.analysis
-        && !cx.status.full_promotion
-        && step_index(cx) >= *start
-    {
-        match cx.run_analysis(
-            AnalysisSlot::Background,
-            AnalysisKind::Background,
-            None,
-            background,
-        ) {
-            Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
-            Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
-            Verdict::Running | Verdict::Passed => {}
-        }
+/// The background analysis, from its starting step on; it measures only while the canary
+/// serves the weight it was given.
+fn background_analysis(cx: &mut Cx<'_>, plan: &CanaryPlan) {
+    let Some((start, background)) = &plan.analysis else {
+        return;
+    };
+    if cx.status.full_promotion || step_index(cx) < *start || !cx.may_advance() {
+        return;
     }
+    let serving = serving(cx, plan);
+    match cx.run_analysis(
+        AnalysisSlot::Background,
+        AnalysisKind::Background,
+        None,
+        background,
+        serving,
+    ) {
+        Verdict::Failed(message) => cx.fail(reason::ANALYSIS_FAILED, message),
+        Verdict::Inconclusive(message) => cx.pause_inconclusive(message),
+        Verdict::Running | Verdict::Passed => {}
+    }
+}
+
+fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {
     // Each pass either advances one step or stops; instant steps chain within one call.
     for _ in 0..=plan.steps.len() {
         if !settle_weight(cx, plan) || !route_in_sync(cx, plan) {
@@ -190,14 +328,19 @@ fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {
             StepPlan::SetHeaderRoute(route) => {
                 let ready = cx.ready(cx.status.canary_revision.as_deref());
                 if !route.matches.is_empty() && ready < 1 {
-                    cx.wait_for(ready, "canary pods for the header route".into());
+                    cx.wait_for(
+                        ready,
+                        "a ready canary pod for the header route".into(),
+                        String::new(),
+                    );
                     return;
                 }
                 advance_step(cx, plan);
             }
             StepPlan::Analysis(gate) => {
                 let at = i32::try_from(index).ok();
-                match cx.run_analysis(AnalysisSlot::Gate, AnalysisKind::Step, at, gate) {
+                let serving = serving(cx, plan);
+                match cx.run_analysis(AnalysisSlot::Gate, AnalysisKind::Step, at, gate, serving) {
                     Verdict::Passed => advance_step(cx, plan),
                     Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
                     Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
@@ -304,7 +447,11 @@ fn settle_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
             None
         };
         if let Some(service) = wrong {
-            cx.wait_for(0, format!("service {service} to select the right revision"));
+            cx.wait_for(
+                0,
+                format!("service {service} to select the right revision"),
+                String::new(),
+            );
             return false;
         }
     }
@@ -325,38 +472,49 @@ fn settle_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
         );
         return true;
     }
-    let what = if canary_ready < canary_needed {
-        format!("{canary_needed} ready canary pods for weight {target} ({canary_ready} ready)")
+    let (what, detail) = if canary_ready < canary_needed {
+        (
+            format!("{canary_needed} ready canary pods for weight {target}"),
+            format!("{canary_ready} ready"),
+        )
     } else {
-        format!("{stable_needed} ready stable pods for weight {target} ({stable_ready} ready)")
+        (
+            format!("{stable_needed} ready stable pods for weight {target}"),
+            format!("{stable_ready} ready"),
+        )
     };
-    cx.wait_for(canary_ready.saturating_add(stable_ready), what);
+    cx.wait_for(canary_ready.saturating_add(stable_ready), what, detail);
     false
+}
+
+/// Whether the route, as observed, carries canary `weight` and the header rule decided.
+fn route_carries(cx: &Cx<'_>, plan: &CanaryPlan, weight: i32) -> bool {
+    let Some(routing) = &plan.routing else {
+        return true;
+    };
+    let Some(observed) = cx.obs.http_route.as_ref() else {
+        return false;
+    };
+    let weights = (
+        observed.weight_of(routing.stable_service),
+        observed.weight_of(routing.canary_service),
+    );
+    weights == (Some(100 - weight), Some(weight))
+        && observed.header_route.as_ref() == active_header_route(cx, plan)
 }
 
 /// Whether the route, as observed, carries the weights and header rule decided; a step does
 /// not count as done (nor a pause start) until the traffic really moved.
 fn route_in_sync(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
-    let Some(routing) = &plan.routing else {
-        return true;
-    };
     let weight = cx.status.current_weight;
-    let observed = cx.obs.http_route.as_ref();
-    let weights = observed.map(|route| {
-        (
-            route.weight_of(routing.stable_service),
-            route.weight_of(routing.canary_service),
-        )
-    });
-    let header = observed.and_then(|route| route.header_route.as_ref());
-    if weights == Some((Some(100 - weight), Some(weight)))
-        && header == active_header_route(cx, plan)
-    {
+    if route_carries(cx, plan, weight) {
         return true;
     }
+    let route = plan.routing.as_ref().map_or("", |routing| routing.route);
     cx.wait_for(
         0,
-        format!("route {} to carry canary weight {weight}", routing.route),
+        format!("route {route} to carry canary weight {weight}"),
+        String::new(),
     );
     false
 }
@@ -365,6 +523,7 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
     let replicas = cx.plan.replicas;
     let current = cx.status.current_weight;
     let target = target_weight(cx, plan);
+    let routed = serving_weight(cx, plan);
     let stable = cx.status.stable_revision.clone();
     let canary = cx.status.canary_revision.clone();
     let header = active_header_route(cx, plan);
@@ -373,11 +532,12 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
         (Some(stable), Some(canary)) => {
             let needs_header_pod =
                 configured_header_route(cx, plan).is_some() || header_step_pending(cx, plan);
-            let mut canary_pods = pods_for(replicas, current.max(target));
+            let mut canary_pods = pods_for(replicas, current.max(target).max(routed));
             if needs_header_pod {
                 canary_pods = canary_pods.max(1);
             }
-            replica_sets.push((stable.clone(), stable_pods(cx, plan, current.min(target))));
+            let least = current.min(target).min(routed);
+            replica_sets.push((stable.clone(), stable_pods(cx, plan, least)));
             replica_sets.push((canary.clone(), canary_pods));
         }
         (Some(stable), None) => replica_sets.push((stable.clone(), replicas)),
@@ -389,10 +549,16 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
             services.push((service.to_string(), stable.clone()));
         }
         if let Some(service) = &plan.canary_service {
-            services.push((
-                service.to_string(),
-                canary.clone().unwrap_or_else(|| stable.clone()),
-            ));
+            // The canary Service follows the canary while it has pods to serve; a rolled back
+            // or abandoned canary going to zero gives it back to stable.
+            let canary_has_pods = replica_sets
+                .iter()
+                .any(|(revision, pods)| Some(revision) == canary.as_ref() && *pods > 0);
+            let selected = match &canary {
+                Some(canary) if canary_has_pods => canary.clone(),
+                _ => stable.clone(),
+            };
+            services.push((service.to_string(), selected));
         }
     }
     let route = plan.routing.as_ref().map(|routing| DesiredRoute {
@@ -405,11 +571,11 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
         },
         stable: BackendWeight {
             service: routing.stable_service.to_string(),
-            weight: 100 - current,
+            weight: 100 - routed,
         },
         canary: BackendWeight {
             service: routing.canary_service.to_string(),
-            weight: current,
+            weight: routed,
         },
         header: header.map(|route| HeaderRouteRule {
             route: route.clone(),

@@ -9,6 +9,7 @@ pub(crate) mod analysis;
 mod blue_green;
 mod canary;
 mod simple;
+pub(crate) mod traffic;
 mod world;
 
 use chrono::{DateTime, Utc};
@@ -41,6 +42,8 @@ pub fn step(
         Err(error) => return invalid_spec(spec, status, obs, &error),
     };
     let mut cx = Cx::new(spec, &plan, status, obs);
+    cx.screen_request();
+    cx.report_request_error();
     let desired = match &plan.strategy {
         StrategyPlan::Canary(canary) => canary::reconcile(&mut cx, canary),
         StrategyPlan::BlueGreen(blue_green) => blue_green::reconcile(&mut cx, blue_green),
@@ -105,8 +108,8 @@ pub(crate) struct Cx<'a> {
     pub revision: String,
     /// A new request not yet handled by the strategy.
     request: Option<RequestAction>,
-    /// Set by the strategy when it waits for pods this step: (progress count, what it waits for).
-    pub waiting: Option<(i32, String)>,
+    /// Set by the strategy when it waits on the cluster this step.
+    waiting: Option<Wait>,
     events: Vec<KubeEvent>,
     cdevents: Vec<CdEvent>,
     queries: Vec<MetricQuery>,
@@ -231,6 +234,53 @@ impl<'a> Cx<'a> {
         self.request.take()
     }
 
+    /// A request made for another revision than the one the spec ships now (a stale
+    /// `promote --full` meeting the next image) is ignored, and said so.
+    fn screen_request(&mut self) {
+        let (Some(action), Some(request)) = (self.request, self.obs.request.as_ref()) else {
+            return;
+        };
+        let Some(aimed) = request.revision.as_deref() else {
+            return;
+        };
+        if aimed != self.revision {
+            self.request = None;
+            let why = format!(
+                "it was made for revision {aimed}, and the rollout now ships {}",
+                self.revision
+            );
+            self.ignore_request(action, &why);
+        }
+    }
+
+    /// A request annotation that cannot be read is a Warning Event (once) and a condition
+    /// until it is fixed or removed.
+    fn report_request_error(&mut self) {
+        let Some(error) = self.obs.request_error.clone() else {
+            self.status.clear_condition(ConditionType::InvalidRequest);
+            return;
+        };
+        let already_said = self
+            .status
+            .condition(ConditionType::InvalidRequest)
+            .is_some_and(|c| c.message == error);
+        if already_said {
+            return;
+        }
+        self.status.set_condition(
+            ConditionType::InvalidRequest,
+            ConditionStatus::True,
+            reason::INVALID_REQUEST,
+            &error,
+            self.obs.now,
+        );
+        self.events.push(KubeEvent {
+            type_: EventType::Warning,
+            reason: reason::INVALID_REQUEST.into(),
+            message: format!("{error}; nothing was done"),
+        });
+    }
+
     /// Say that a request did not apply.
     pub fn ignore_request(&mut self, action: RequestAction, why: &str) {
         self.status.last_request_ignored = Some(why.to_string());
@@ -241,26 +291,65 @@ impl<'a> Cx<'a> {
         );
     }
 
-    /// The first revision ever: deploy it at full scale as stable.
+    /// Whether the rollout is still bringing up its first revision (nothing was ever
+    /// stable, so there is nothing to shift traffic from or to roll back to).
+    pub fn first_in_flight(&self) -> bool {
+        self.status.stable_revision.is_some()
+            && self.status.canary_revision.is_none()
+            && !matches!(self.status.phase, None | Some(Phase::Completed))
+    }
+
+    /// The first revision ever (or a new template before the first one came up): deploy it at
+    /// full scale; it is `Completed` once its pods are available.
     pub fn first_revision(&mut self) {
         let revision = self.revision.clone();
-        self.status.stable_revision = Some(revision.clone());
+        let replaced = self.status.stable_revision.replace(revision.clone());
         self.status.canary_revision = None;
         self.status.current_weight = 0;
         self.status.current_step_index = None;
-        self.status.phase = Some(Phase::Completed);
-        self.set_progressing(
-            true,
-            reason::INITIAL_REVISION,
-            "first revision deployed at full scale",
-        );
-        self.event(
-            EventType::Normal,
-            reason::INITIAL_REVISION,
-            format!("revision {revision} deployed at full scale"),
-        );
+        self.reset_progress(Phase::Progressing, None);
+        let message = match replaced {
+            Some(old) if old != revision => {
+                format!("revision {revision} deploying at full scale, replacing {old}")
+            }
+            _ => format!("revision {revision} deploying at full scale"),
+        };
+        self.set_progressing(true, reason::INITIAL_REVISION, &message);
+        self.event(EventType::Normal, reason::INITIAL_REVISION, message);
         self.cdevent(CdEventKind::ServiceDeployed, &revision, "deployed");
-        self.cdevent(CdEventKind::ServicePublished, &revision, "published");
+    }
+
+    /// Settle the first revision: `Completed` (and published) once its pods are available,
+    /// waiting under the progress deadline until then. Returns whether the rollout is still
+    /// bringing its first revision up (the strategy has nothing else to do then).
+    pub fn settle_first_revision(&mut self) -> bool {
+        if !self.first_in_flight() || self.phase() == Some(Phase::Failed) {
+            return self.first_in_flight();
+        }
+        let revision = self.revision.clone();
+        let available = self
+            .replica_set(Some(&revision))
+            .map_or(0, |rs| rs.available_replicas.min(rs.replicas));
+        let replicas = self.plan.replicas;
+        let at_full_scale = self
+            .replica_set(Some(&revision))
+            .is_some_and(|rs| rs.replicas == replicas);
+        let complete = replicas == 0 || (available >= replicas && at_full_scale);
+        if complete {
+            self.status.phase = Some(Phase::Completed);
+            self.status.waiting = None;
+            let message = format!("revision {revision} is available at full scale");
+            self.set_progressing(true, reason::COMPLETED, &message);
+            self.event(EventType::Normal, reason::COMPLETED, message);
+            self.cdevent(CdEventKind::ServicePublished, &revision, "published");
+            return false;
+        }
+        self.wait_for(
+            available,
+            format!("{replicas} available pods of revision {revision}"),
+            format!("{available} available"),
+        );
+        true
     }
 
     /// Start shipping the template's revision from the beginning.
@@ -323,16 +412,31 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Fail the rollout: traffic returns to stable and the new revision scales to zero.
+    /// Fail the rollout: traffic returns to stable and the new revision scales to zero. A
+    /// first revision has nothing to roll back to: it only stops being awaited.
     pub fn fail(&mut self, why: &str, message: impl Into<String>) {
         let message = message.into();
-        let revision = self.status.canary_revision.clone().unwrap_or_default();
+        let first = self.first_in_flight();
+        let revision = self
+            .status
+            .canary_revision
+            .clone()
+            .or_else(|| self.status.stable_revision.clone())
+            .unwrap_or_default();
         self.stop_analyses();
         self.status.phase = Some(Phase::Failed);
         self.status.pause_start_time = None;
         self.status.paused_by_user = false;
         self.status.waiting = None;
         self.set_progressing(false, why, &message);
+        if first {
+            self.event(
+                EventType::Warning,
+                why,
+                format!("revision {revision} failed: {message}; nothing to roll back to"),
+            );
+            return;
+        }
         self.event(
             EventType::Warning,
             why,
@@ -397,13 +501,15 @@ impl<'a> Cx<'a> {
         );
     }
 
-    /// Advance the analysis in `slot` (creating it for this revision if needed).
+    /// Advance the analysis in `slot` (creating it for this revision if needed); it measures
+    /// only while the revision is `serving` the traffic it was given.
     pub fn run_analysis(
         &mut self,
         slot: AnalysisSlot,
         kind: AnalysisKind,
         step_index: Option<i32>,
         plan: &AnalysisPlan,
+        serving: bool,
     ) -> Verdict {
         let revision = self.status.canary_revision.clone().unwrap_or_default();
         let stable = self.status.stable_revision.clone().unwrap_or_default();
@@ -424,6 +530,7 @@ impl<'a> Cx<'a> {
             &mut run,
             plan,
             slot == AnalysisSlot::Gate,
+            serving,
             self.obs.now,
             &self.obs.metric_results,
             &vars,
@@ -472,23 +579,17 @@ impl<'a> Cx<'a> {
                 self.event(EventType::Normal, reason::RESUMED, "resumed by request");
             }
             RequestAction::Resume if self.status.analysis_inconclusive() => {
-                let now = self.obs.now;
-                for run in [
-                    &mut self.status.background_analysis,
-                    &mut self.status.gate_analysis,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    analysis::resume(run, now);
-                }
+                self.resume_analyses();
                 self.event(
                     EventType::Normal,
                     reason::RESUMED,
-                    "resumed by request: measuring again",
+                    "resumed by request: measuring again after one interval",
                 );
             }
             RequestAction::Resume => self.ignore_request(action, "the rollout is not paused"),
+            RequestAction::Retry if self.first_in_flight() && self.is_settled() => {
+                self.first_revision();
+            }
             RequestAction::Retry => {
                 let retryable = self.status.phase == Some(Phase::Failed)
                     && self.status.canary_revision.as_deref() == Some(self.revision.as_str());
@@ -505,6 +606,21 @@ impl<'a> Cx<'a> {
         None
     }
 
+    /// Measure inconclusive analyses again, each one interval from now.
+    pub fn resume_analyses(&mut self) {
+        let now = self.obs.now;
+        for slot in [AnalysisSlot::Background, AnalysisSlot::Gate] {
+            let run = match slot {
+                AnalysisSlot::Background => self.status.background_analysis.as_mut(),
+                AnalysisSlot::Gate => self.status.gate_analysis.as_mut(),
+            };
+            let Some(run) = run else { continue };
+            let interval = analysis_plan_of(self.plan, run.kind, run.step_index)
+                .map_or(chrono::TimeDelta::minutes(1), |plan| plan.interval);
+            analysis::resume(run, now, interval);
+        }
+    }
+
     /// The revision an observed Service selects.
     pub fn service_revision(&self, service: &str) -> Option<&'a str> {
         self.obs
@@ -514,34 +630,87 @@ impl<'a> Cx<'a> {
             .and_then(|s| s.revision.as_deref())
     }
 
-    /// Record that this step waits on the cluster (pods, or a write to land); `progress`
-    /// grows as the wait makes headway.
-    pub fn wait_for(&mut self, progress: i32, what: String) {
-        self.waiting = Some((progress, what));
+    /// Record that this step waits on the cluster (pods, or a write to be observed): `what`
+    /// names the wait (a new name is a new wait), `progress` grows as it makes headway, and
+    /// `detail` says where it stands. The last wait recorded in a step is the one that counts.
+    pub fn wait_for(&mut self, progress: i32, what: String, detail: String) {
+        self.waiting = Some(Wait {
+            progress,
+            what,
+            detail,
+        });
     }
 
-    /// Enforce the progress deadline from the persisted start of the wait.
-    pub fn enforce_deadline(&mut self) -> bool {
-        let Some((progress, what)) = self.waiting.take() else {
-            self.status.waiting = None;
-            return false;
+    /// Wait (under the deadline) while `revision` has fewer than `wanted` ready pods.
+    pub fn wait_for_pods(&mut self, revision: Option<&str>, wanted: i32) {
+        let Some(rs) = self.replica_set(revision) else {
+            return;
         };
+        let wanted = wanted.min(rs.replicas);
+        if rs.ready_replicas < wanted {
+            let (ready, name) = (rs.ready_replicas, rs.name.clone());
+            self.wait_for(
+                ready,
+                format!("{wanted} ready pods of {name}"),
+                format!("{ready} ready"),
+            );
+        }
+    }
+
+    /// Enforce the progress deadline from the persisted start of the wait. Only forward
+    /// progress (more than the most seen in this wait) restarts it; a wait that relapses within
+    /// a deadline of being satisfied resumes where it was.
+    pub fn enforce_deadline(&mut self) -> bool {
+        let now = self.obs.now;
+        let deadline_of =
+            |at: DateTime<Utc>| crate::duration::after(at, self.plan.progress_deadline);
         if self.is_settled() {
             self.status.waiting = None;
+            self.waiting = None;
             return false;
         }
-        let now = self.obs.now;
-        let since = match &self.status.waiting {
-            Some(waiting) if waiting.progress == progress => waiting.since,
-            _ => now,
+        let Some(wait) = self.waiting.take() else {
+            // Satisfied: keep the record for a deadline, in case the wait relapses.
+            if let Some(waiting) = self.status.waiting.as_mut() {
+                let resolved = *waiting.resolved_at.get_or_insert(now);
+                if now >= deadline_of(resolved) {
+                    self.status.waiting = None;
+                } else {
+                    self.wakeups.push(deadline_of(resolved));
+                }
+            }
+            return false;
         };
-        self.status.waiting = Some(WaitingForPods { since, progress });
-        let deadline = crate::duration::after(since, self.plan.progress_deadline);
+        let (since, progress) = match &self.status.waiting {
+            Some(waiting)
+                if waiting.what == wait.what
+                    && wait.progress <= waiting.progress
+                    && waiting.resolved_at.is_none_or(|at| now < deadline_of(at)) =>
+            {
+                (waiting.since, waiting.progress)
+            }
+            _ => (now, wait.progress),
+        };
+        self.status.waiting = Some(WaitingForPods {
+            since,
+            progress,
+            what: wait.what.clone(),
+            resolved_at: None,
+        });
+        let deadline = deadline_of(since);
         if now >= deadline {
             let seconds = self.plan.progress_deadline.num_seconds();
+            let detail = if wait.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", wait.detail)
+            };
             self.fail(
                 reason::PROGRESS_DEADLINE_EXCEEDED,
-                format!("{what}: no progress for {seconds}s"),
+                format!(
+                    "waited for {}{detail}: no progress for {seconds}s",
+                    wait.what
+                ),
             );
             return true;
         }
@@ -550,6 +719,8 @@ impl<'a> Cx<'a> {
     }
 
     fn finish(mut self, desired: Desired) -> (RolloutStatus, Vec<Effect>) {
+        traffic::remember(&mut self);
+        self.status.observed_weight = traffic::observed_canary_weight(&self);
         let mut effects = world::effects(&self, &desired);
         self.update_conditions_and_counts();
         self.report_effect_errors();
@@ -670,6 +841,41 @@ impl<'a> Cx<'a> {
             &format!("{ready} of {wanted} pods ready"),
             now,
         );
+    }
+}
+
+/// What a strategy waits for in this step.
+struct Wait {
+    progress: i32,
+    what: String,
+    detail: String,
+}
+
+/// The analysis plan a run belongs to.
+fn analysis_plan_of<'p>(
+    plan: &'p Plan<'p>,
+    kind: AnalysisKind,
+    step_index: Option<i32>,
+) -> Option<&'p AnalysisPlan<'p>> {
+    match (&plan.strategy, kind) {
+        (StrategyPlan::Canary(canary), AnalysisKind::Background) => {
+            canary.analysis.as_ref().map(|(_, plan)| plan)
+        }
+        (StrategyPlan::Canary(canary), AnalysisKind::Step) => step_index
+            .and_then(|index| usize::try_from(index).ok())
+            .and_then(|index| canary.steps.get(index))
+            .and_then(|step| match step {
+                crate::validate::StepPlan::Analysis(plan) => Some(plan),
+                _ => None,
+            }),
+        (StrategyPlan::BlueGreen(blue_green), AnalysisKind::PrePromotion) => {
+            blue_green.pre_promotion_analysis.as_ref()
+        }
+        (StrategyPlan::BlueGreen(blue_green), AnalysisKind::PostPromotion) => {
+            blue_green.post_promotion_analysis.as_ref()
+        }
+        (StrategyPlan::Simple(simple), AnalysisKind::Background) => simple.analysis.as_ref(),
+        _ => None,
     }
 }
 

@@ -17,6 +17,7 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
     let revision = cx.revision.clone();
     match cx.status.stable_revision.clone() {
         None => cx.first_revision(),
+        Some(stable) if cx.first_in_flight() && stable != revision => cx.first_revision(),
         Some(stable) if stable == revision => {
             cx.revert_to_stable();
             cx.status.canary_revision = None;
@@ -30,9 +31,7 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
         match action {
             RequestAction::Retry => cx.restart_revision(Phase::Progressing, None),
             RequestAction::Promote if cx.status.analysis_inconclusive() => {
-                if let Some(run) = cx.status.background_analysis.as_mut() {
-                    analysis::resume(run, cx.obs.now);
-                }
+                cx.resume_analyses();
                 cx.status.paused_by_user = false;
             }
             RequestAction::Promote => {
@@ -49,14 +48,17 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
             RequestAction::Abort | RequestAction::Pause | RequestAction::Resume => {}
         }
     }
-    if cx.may_advance() {
+    let first = cx.settle_first_revision();
+    if cx.may_advance() && !first {
         cx.status.phase = Some(Phase::Progressing);
         if let (Some(background), false) = (&plan.analysis, cx.status.full_promotion) {
+            let serving = cx.ready(cx.status.canary_revision.as_deref()) > 0;
             match cx.run_analysis(
                 AnalysisSlot::Background,
                 AnalysisKind::Background,
                 None,
                 background,
+                serving,
             ) {
                 Verdict::Failed(message) => cx.fail(reason::ANALYSIS_FAILED, message),
                 Verdict::Inconclusive(message) => cx.pause_inconclusive(message),
@@ -64,14 +66,23 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
             }
         }
     }
-    let moving = cx.may_advance();
-    let frozen = !cx.is_settled() && !moving;
+    let moving = cx.may_advance() && !first;
+    let frozen = !cx.is_settled() && !moving && !first;
     let target = if moving {
         cx.status.canary_revision.clone()
     } else {
         cx.status.stable_revision.clone()
     }
     .unwrap_or_default();
+    if frozen {
+        // Held by a person or an inconclusive analysis: pods that are not ready still run the
+        // deadline.
+        let canary = cx.status.canary_revision.clone();
+        let wanted = cx
+            .replica_set(canary.as_deref())
+            .map_or(0, |rs| rs.replicas);
+        cx.wait_for_pods(canary.as_deref(), wanted);
+    }
     let counts = if frozen {
         cx.obs
             .replica_sets
@@ -106,7 +117,8 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
             let replicas = cx.plan.replicas;
             cx.wait_for(
                 available.saturating_sub(old),
-                format!("{replicas} available pods of {target} ({available} available, {old} old)"),
+                format!("{replicas} available pods of {target}"),
+                format!("{available} available, {old} old"),
             );
         }
     }

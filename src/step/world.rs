@@ -1,11 +1,19 @@
 //! From the desired world to effects: compare with what was observed and emit only what
 //! differs, in an order that keeps traffic safe (scale up, point Services, move traffic, then
 //! scale down and clean up).
+//!
+//! Two rules hold whatever the strategy decided, judged on the observed world only (a write in
+//! this same batch may fail or lag, so it counts for nothing yet):
+//! - a Service is never re-pointed at a revision less able to serve it than the one it selects
+//!   now (fewer ready pods than its observed share needs);
+//! - a ReplicaSet is never scaled below the pods its observed traffic needs, nor below what it
+//!   carried before the route last took traffic from it until the scale-down delay has passed
+//!   (`traffic::pod_floor`).
 
 use crate::effect::{BackendWeight, Effect, HeaderRouteRule, RouteRef};
 use crate::revision::replica_set_name;
 
-use super::{Cx, Desired};
+use super::{Cx, Desired, pods_for, traffic};
 
 /// The managed parts of the HTTPRoute.
 #[derive(Debug)]
@@ -33,8 +41,57 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
             (current != revision).then_some(current)
         })
         .collect();
+    // Services first: which are re-pointed in this batch, so that a scale-down below keeps
+    // the pods a Service is about to be given.
+    let mut repoint = Vec::new();
+    for (service, revision) in &desired.services {
+        let current = obs
+            .services
+            .iter()
+            .find(|s| &s.name == service)
+            .and_then(|s| s.revision.as_deref());
+        if current == Some(revision.as_str()) {
+            continue;
+        }
+        // How well a revision could serve what this Service carries: ready pods, up to the
+        // number its observed share needs (at least one).
+        let needed = pods_for(cx.plan.replicas, traffic::service_share(cx, service)).max(1);
+        let serves = |revision: Option<&str>| cx.ready(revision).clamp(0, needed);
+        if serves(Some(revision)) < serves(current) {
+            continue;
+        }
+        repoint.push(Effect::PointService {
+            service: service.clone(),
+            revision: revision.clone(),
+        });
+    }
+    let given = |revision: &str| {
+        repoint
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::PointService {
+                    service,
+                    revision: r,
+                } if r == revision => Some(pods_for(
+                    cx.plan.replicas,
+                    traffic::service_share(cx, service),
+                )),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    };
     let mut grow = Vec::new();
     let mut shrink = Vec::new();
+    // A scale-down stops at the floor the revision's observed traffic needs.
+    let shrink_to = |rs: &crate::observations::ObservedReplicaSet, wanted: i32| {
+        let floor = traffic::pod_floor(cx, &rs.revision).max(given(&rs.revision));
+        let to = wanted.max(floor.min(rs.replicas));
+        (to < rs.replicas).then(|| Effect::ScaleReplicaSet {
+            name: rs.name.clone(),
+            replicas: to,
+        })
+    };
     let wanted = |revision: &str| {
         desired
             .replica_sets
@@ -49,10 +106,7 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
                 replicas: *replicas,
             }),
             Some(rs) if rs.replicas > *replicas && !pinned.contains(&rs.revision.as_str()) => {
-                shrink.push(Effect::ScaleReplicaSet {
-                    name: rs.name.clone(),
-                    replicas: *replicas,
-                })
+                shrink.extend(shrink_to(rs, *replicas));
             }
             Some(_) => {}
             // Only the template's revision can be created: older templates are not known.
@@ -67,6 +121,21 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
             None => {}
         }
     }
+    // A revision the observed traffic needs more pods of than it has (the route edited by
+    // hand, replicas raised) is scaled up to what that traffic needs.
+    for rs in &obs.replica_sets {
+        let floor = traffic::pod_floor(cx, &rs.revision).min(cx.plan.replicas.max(0));
+        let wanted = wanted(&rs.revision).unwrap_or(0);
+        let already = grow.iter().any(
+            |effect| matches!(effect, Effect::ScaleReplicaSet { name, .. } if *name == rs.name),
+        );
+        if rs.replicas < floor && wanted < floor && !already {
+            grow.push(Effect::ScaleReplicaSet {
+                name: rs.name.clone(),
+                replicas: floor,
+            });
+        }
+    }
     let mut others: Vec<_> = obs
         .replica_sets
         .iter()
@@ -75,10 +144,7 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
     others.sort_by(|a, b| (b.created_at, &b.name).cmp(&(a.created_at, &a.name)));
     for rs in &others {
         if rs.replicas > 0 && !pinned.contains(&rs.revision.as_str()) {
-            shrink.push(Effect::ScaleReplicaSet {
-                name: rs.name.clone(),
-                replicas: 0,
-            });
+            shrink.extend(shrink_to(rs, 0));
         }
     }
     // Newest first: keep the history limit's worth of scaled-down ReplicaSets.
@@ -91,15 +157,7 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
         });
 
     let mut effects = grow;
-    for (service, revision) in &desired.services {
-        let current = obs.services.iter().find(|s| &s.name == service);
-        if current.and_then(|s| s.revision.as_ref()) != Some(revision) {
-            effects.push(Effect::PointService {
-                service: service.clone(),
-                revision: revision.clone(),
-            });
-        }
-    }
+    effects.extend(repoint);
     if let Some(route) = &desired.route {
         let observed = obs.http_route.as_ref();
         let weights = observed.map(|r| {

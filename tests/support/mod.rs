@@ -92,6 +92,8 @@ impl Spec {
                 steps,
                 analysis: None,
                 dynamic_stable_scale: false,
+                scale_down_delay_seconds: 30,
+                abort_scale_down_delay_seconds: 30,
             }),
             ..Default::default()
         })
@@ -114,6 +116,7 @@ impl Spec {
                 auto_promotion_enabled: true,
                 auto_promotion_seconds: None,
                 scale_down_delay_seconds: 30,
+                abort_scale_down_delay_seconds: 30,
                 preview_replica_count: None,
                 pre_promotion_analysis: None,
                 post_promotion_analysis: None,
@@ -216,6 +219,7 @@ pub fn error_rate(max: f64) -> AnalysisSpec {
                 min: None,
                 max: Some(max),
             },
+            initial_delay: None,
         }],
     }
 }

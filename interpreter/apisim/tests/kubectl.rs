@@ -82,7 +82,7 @@ async fn kubectl_applies_gets_patches_watches_and_deletes() {
         );
 
         let status =
-            r#"{"status":{"phase":"Progressing","currentWeight":20,"currentStepIndex":1}}"#;
+            r#"{"status":{"phase":"Progressing","currentWeight":20,"observedWeight":20,"currentStepIndex":1}}"#;
         kubectl.run(&[
             "patch",
             "rollout",
@@ -121,7 +121,7 @@ async fn kubectl_applies_gets_patches_watches_and_deletes() {
             "--subresource=status",
             "--type=merge",
             "-p",
-            r#"{"status":{"currentWeight":50}}"#,
+            r#"{"status":{"currentWeight":50,"observedWeight":50}}"#,
         ]);
         std::thread::sleep(Duration::from_millis(700));
         let _ = watch.kill();

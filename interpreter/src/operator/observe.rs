@@ -30,13 +30,16 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
     let uid = rollout
         .uid()
         .ok_or(OperatorError::Missing("metadata.uid"))?;
+    let mut request_error = None;
     let request = rollout
         .annotations()
         .get(REQUEST_ANNOTATION)
-        .and_then(|text| match ControlRequest::from_str(text) {
+        .and_then(|text| match ControlRequest::from_str(&shorten(text, 200)) {
             Ok(request) => Some(request),
             Err(error) => {
+                let error = format!("annotation {REQUEST_ANNOTATION}: {error}");
                 tracing::warn!(%namespace, rollout = %name, %error, "ignoring a malformed request annotation");
+                request_error = Some(error);
                 None
             }
         });
@@ -76,6 +79,7 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
         });
     }
     Ok(Observations {
+        request_error,
         now: Utc::now(),
         rollout: RolloutRef {
             name,
@@ -144,4 +148,12 @@ async fn owned_replica_sets(
         .collect();
     owned.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(owned)
+}
+
+/// A value as it may be shown: at most `limit` characters, marked when cut.
+fn shorten(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
 }

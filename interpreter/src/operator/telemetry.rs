@@ -238,9 +238,10 @@ impl Telemetry {
                 })
                 .set(i64::from(after.phase == Some(phase)));
         }
+        // What requests see: the weight the route was observed carrying.
         self.weight
             .get_or_create(labels)
-            .set(i64::from(after.current_weight));
+            .set(i64::from(after.observed_weight.unwrap_or(0)));
         for run in [&after.gate_analysis, &after.background_analysis]
             .into_iter()
             .flatten()

@@ -34,10 +34,13 @@ pub const LIMIT: Duration = Duration::from_secs(60);
 /// A canary strategy over `web-stable` / `web-canary`, through the HTTPRoute `web` when
 /// `routed`, with these steps; `extra` fields are added to it.
 pub fn canary(routed: bool, steps: Value, extra: Value) -> Value {
+    // Short scale-down delays keep the tests quick; the default (30 s) is tested in the core.
     let mut strategy = json!({
         "stableService": "web-stable",
         "canaryService": "web-canary",
         "steps": steps,
+        "scaleDownDelaySeconds": 2,
+        "abortScaleDownDelaySeconds": 2,
     });
     if routed {
         strategy["trafficRouting"] = json!({"gatewayAPI": {"httpRoute": "web"}});

@@ -1,7 +1,10 @@
 //! Carrying out `step`'s effects, in order, each under a timeout and counted by kind and
-//! outcome. A failure does not stop the others (they are independent end states, and `step`
-//! decided their order); it is handed back to the next `step` as an effect error. Leadership is
-//! checked before every effect: a controller that lost its lease stops at once.
+//! outcome. The cluster writes are ordered (`Effect::is_ordered`): the first one that fails
+//! stops the writes after it, because `step` made each safe only on the ones before (a route
+//! write after the Service it names was pointed, a scale-down after traffic moved); the failure
+//! is handed back to the next `step` as an effect error and the next reconcile decides again
+//! from what it observes. Queries, CDEvents and Events are independent and always run.
+//! Leadership is checked before every effect: a controller that lost its lease stops at once.
 
 mod cdevent;
 mod event;
@@ -42,6 +45,7 @@ pub struct Executed {
 /// Execute `effects` in order for `rollout`.
 pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Executed {
     let mut executed = Executed::default();
+    let mut ordered_failed = false;
     for effect in effects {
         if let Effect::RequeueAfter { after } = effect {
             executed.requeue = Some(executed.requeue.map_or(*after, |r| r.min(*after)));
@@ -50,6 +54,15 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
         if !ctx.leader.acting() {
             ctx.telemetry.effect(effect.kind(), Outcome::Skipped);
             executed.stopped = true;
+            continue;
+        }
+        if ordered_failed && effect.is_ordered() {
+            tracing::debug!(
+                rollout = %rollout.name_any(),
+                target = %effect.target(),
+                "skipped: an earlier write of this batch failed"
+            );
+            ctx.telemetry.effect(effect.kind(), Outcome::Skipped);
             continue;
         }
         let outcome = tokio::time::timeout(
@@ -69,6 +82,7 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
                 remember_write(ctx, rollout, effect);
             }
             Err(failure) => {
+                ordered_failed |= effect.is_ordered();
                 ctx.telemetry.effect(effect.kind(), Outcome::Error);
                 tracing::warn!(
                     rollout = %rollout.name_any(),
