@@ -261,6 +261,7 @@ pub fn reason(status: &RolloutStatus) -> String {
     holds(T::InvalidSpec)
         .map(|_| kulta::conditions::reason::INVALID_SPEC.to_string())
         .or_else(|| holds(T::ReconcileError).map(|_| "ReconcileError".to_string()))
+        .or_else(|| holds(T::InvalidRequest).map(|_| "InvalidRequest".to_string()))
         .or_else(|| holds(T::Paused))
         .or_else(|| status.condition(T::Progressing).map(|c| c.reason.clone()))
         .or_else(|| holds(T::Completed))
@@ -585,8 +586,8 @@ fn draw_analysis(
             metric.last_value.as_deref().unwrap_or("-"),
             bound,
             metric.successes,
-            metric.consecutive_failures,
-            metric.consecutive_inconclusives
+            metric.failures,
+            metric.inconclusives
         )?;
         if let Some(message) = &metric.message {
             writeln!(out, "      {}", dim(message))?;

@@ -57,6 +57,10 @@ pub struct DemoArgs {
     /// The analysis interval.
     #[arg(long, default_value = "1s")]
     pub interval: String,
+    /// Seconds a revision keeps its pods after the route took its traffic away (the Rollout's
+    /// `scaleDownDelaySeconds` and `abortScaleDownDelaySeconds`; 30 on a real cluster).
+    #[arg(long, default_value_t = 2)]
+    pub scale_down_delay_seconds: i32,
     /// Give up when one act (first revision, good canary, bad canary) takes longer.
     #[arg(long, default_value = "45s", value_parser = humantime::parse_duration)]
     pub act_timeout: Duration,
@@ -305,7 +309,12 @@ impl Act<'_> {
             let status = snapshot.rollout.status.clone().unwrap_or_default();
             let about_it = status.canary_revision.as_deref() == Some(revision)
                 || status.stable_revision.as_deref() == Some(revision);
-            let verdict = if about_it {
+            // An act ends once the route is observed carrying what was decided, so that the
+            // last view shows where the traffic really is.
+            let settled = status
+                .observed_weight
+                .is_none_or(|observed| observed == status.current_weight);
+            let verdict = if about_it && settled {
                 verdict(&snapshot.rollout)
             } else {
                 Verdict::Pending
@@ -319,7 +328,7 @@ impl Act<'_> {
                     )))
                 }
                 (Verdict::Failed(why), Expect::RolledBack) => Some(Ok(format!(
-                    "✖ {act}: rolled back, reason {why}; traffic is back on revision {}",
+                    "✖ {act}: rolled back, reason {why}; all traffic is back on revision {}",
                     status.stable_revision.as_deref().unwrap_or("-")
                 ))),
                 (Verdict::Pending, _) => None,
@@ -457,6 +466,8 @@ async fn setup(
                 "stableService": "web-stable",
                 "canaryService": "web-canary",
                 "trafficRouting": {"gatewayAPI": {"httpRoute": "web"}},
+                "scaleDownDelaySeconds": args.scale_down_delay_seconds,
+                "abortScaleDownDelaySeconds": args.scale_down_delay_seconds,
                 "analysis": analysis,
                 "steps": [
                     {"setWeight": 25},
