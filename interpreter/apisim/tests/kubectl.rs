@@ -70,11 +70,14 @@ async fn kubectl_applies_gets_patches_watches_and_deletes() {
         home: dir.clone(),
     };
     let (crd, example) = (repo("deploy/crd.yaml"), repo("examples/canary.yaml"));
+    // The canary example carries its HTTPRoute, whose CRD KULTA vendors.
+    let route_crd = repo("deploy/gateway-api/httproute-crd.yaml");
     let namespace = namespace.to_string_lossy().into_owned();
     tokio::task::spawn_blocking(move || {
         // Without /openapi, kubectl validates nothing client-side: the server does.
         kubectl.run(&["apply", "--validate=false", "-f", &namespace]);
         kubectl.run(&["apply", "--validate=false", "-f", &crd]);
+        kubectl.run(&["apply", "--validate=false", "-f", &route_crd]);
         let applied = kubectl.run(&["apply", "--validate=false", "-f", &example]);
         assert!(
             applied.contains("rollout.kulta.io/checkout created"),
