@@ -123,7 +123,71 @@ pub struct Leadership {
     pub acting_until: Option<DateTime<Utc>>,
 }
 
+/// Lease timings that would let two controllers act at once, or flap.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum LeaseConfigError {
+    /// The lease must last at least a second (`leaseDurationSeconds` is whole seconds).
+    #[error("the lease duration is {0:?}; it must be at least 1s (the Lease counts whole seconds)")]
+    TooShort(Duration),
+    /// A holder must stop acting before anyone else may take the lease over.
+    #[error(
+        "the renew deadline ({renew:?}) must be shorter than the lease duration ({lease:?}), or a \
+         leader that cannot renew keeps acting after another has taken over"
+    )]
+    RenewDeadline {
+        /// Renew deadline.
+        renew: Duration,
+        /// Lease duration.
+        lease: Duration,
+    },
+    /// A holder must try to renew more than once before its deadline.
+    #[error(
+        "the retry period ({retry:?}) must be shorter than the renew deadline ({renew:?}), or a \
+         leader loses the lease before it tries to renew it"
+    )]
+    RetryPeriod {
+        /// Retry period.
+        retry: Duration,
+        /// Renew deadline.
+        renew: Duration,
+    },
+    /// A zero retry period would spin.
+    #[error("the retry period must be more than zero")]
+    NoRetryPeriod,
+}
+
 impl LeaseConfig {
+    /// Check that these timings elect at most one leader at a time.
+    pub fn check(&self) -> Result<(), LeaseConfigError> {
+        if self.lease_duration < Duration::from_secs(1) {
+            return Err(LeaseConfigError::TooShort(self.lease_duration));
+        }
+        if self.renew_deadline >= self.lease_duration {
+            return Err(LeaseConfigError::RenewDeadline {
+                renew: self.renew_deadline,
+                lease: self.lease_duration,
+            });
+        }
+        if self.retry_period.is_zero() {
+            return Err(LeaseConfigError::NoRetryPeriod);
+        }
+        if self.retry_period >= self.renew_deadline {
+            return Err(LeaseConfigError::RetryPeriod {
+                retry: self.retry_period,
+                renew: self.renew_deadline,
+            });
+        }
+        Ok(())
+    }
+
+    /// `leaseDurationSeconds`: the duration in whole seconds, rounded up, so a lease never
+    /// claims to last less than the holder counts on.
+    pub fn lease_seconds(&self) -> i32 {
+        let seconds =
+            self.lease_duration.as_secs() + u64::from(self.lease_duration.subsec_nanos() > 0);
+        i32::try_from(seconds).unwrap_or(i32::MAX)
+    }
+
     /// Until when a holder that renewed at `renewed` may act: `renewed + renew_deadline`,
     /// earlier than anyone else may take the lease over.
     pub fn acting_until(&self, renewed: DateTime<Utc>) -> DateTime<Utc> {
@@ -134,7 +198,7 @@ impl LeaseConfig {
 /// Decide what to do about the Lease.
 pub fn lease_step(config: &LeaseConfig, obs: &LeaseObservation) -> (Leadership, Vec<LeaseEffect>) {
     let now = obs.now;
-    let seconds = i32::try_from(config.lease_duration.as_secs()).unwrap_or(i32::MAX);
+    let seconds = config.lease_seconds();
     let retry = config.retry_period;
     let Some(lease) = &obs.lease else {
         let effects = if obs.shutting_down {

@@ -71,6 +71,10 @@ pub struct RolloutStatus {
     /// How many times this revision was retried; part of the CDEvent ids.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
+    /// Revisions shipped so far (first revisions, new revisions, retries); never reset, so
+    /// CDEvent ids stay unique when the same revision ships again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shipments: u32,
     /// Pods owned by the rollout (desired, all revisions), for `kubectl` and the scale
     /// subresource.
     #[serde(default)]

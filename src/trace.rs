@@ -137,6 +137,7 @@ status_changes! {
     traffic: Vec<crate::status::RevisionTraffic>,
     last_request_ignored: Option<String>,
     attempt: u32,
+    shipments: u32,
     replicas: i32,
     ready_replicas: i32,
     updated_replicas: i32,

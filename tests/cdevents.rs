@@ -77,3 +77,24 @@ fn event_ids_are_unique_within_a_run_and_identical_across_runs() {
     );
     assert_eq!(ids, run());
 }
+
+#[test]
+fn shipping_a_revision_again_gives_its_events_new_ids() {
+    let mut sim = deployed(Spec::canary(vec![set_weight(100)]).build());
+    ship_v2(&mut sim);
+    sim.run_for(120);
+    sim.edit(|spec| spec.template = template("registry.example.com/shop/web:1"));
+    sim.run_for(120);
+    ship_v2(&mut sim);
+    sim.run_for(120);
+    let ids: Vec<String> = events(&sim).into_iter().map(|e| e.id).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert!(ids.len() >= 8, "{ids:?}");
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "1 -> 2 -> 1 -> 2 reuses no id: {ids:?}"
+    );
+}

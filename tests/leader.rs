@@ -250,3 +250,44 @@ fn a_leader_is_told_the_instant_it_must_stop_acting_unless_it_renews() {
     let (standby, _) = lease_step(&config("b"), &observe(at(1), Some(lease("a", at(0), "7"))));
     assert_eq!(standby.acting_until, None);
 }
+
+#[test]
+fn lease_timings_that_could_elect_two_leaders_are_refused() {
+    use kulta::leader::LeaseConfigError;
+    use std::time::Duration;
+    let config = |lease: u64, renew: u64, retry: u64| kulta::LeaseConfig {
+        identity: "a".into(),
+        lease_duration: Duration::from_millis(lease),
+        renew_deadline: Duration::from_millis(renew),
+        retry_period: Duration::from_millis(retry),
+    };
+    assert_eq!(config(15_000, 10_000, 2_000).check(), Ok(()));
+    assert!(matches!(
+        config(10_000, 10_000, 2_000).check(),
+        Err(LeaseConfigError::RenewDeadline { .. })
+    ));
+    assert!(matches!(
+        config(10_000, 12_000, 2_000).check(),
+        Err(LeaseConfigError::RenewDeadline { .. })
+    ));
+    assert!(matches!(
+        config(15_000, 2_000, 2_000).check(),
+        Err(LeaseConfigError::RetryPeriod { .. })
+    ));
+    assert!(matches!(
+        config(500, 300, 100).check(),
+        Err(LeaseConfigError::TooShort(_))
+    ));
+    assert_eq!(
+        config(15_000, 10_000, 0).check(),
+        Err(LeaseConfigError::NoRetryPeriod)
+    );
+    let message = config(10_000, 12_000, 2_000)
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("renew deadline (12s)"), "{message}");
+    // Fractions of a second round up: the Lease never says less than the holder counts on.
+    assert_eq!(config(2_500, 2_000, 500).lease_seconds(), 3);
+    assert_eq!(config(3_000, 2_000, 500).lease_seconds(), 3);
+}

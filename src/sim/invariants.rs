@@ -171,14 +171,23 @@ impl Model {
                 .iter()
                 .map(|rs| (rs.name.clone(), rs.revision.clone()))
                 .collect(),
-            weight: roles
-                .routed
-                .iter()
-                .map(|s| {
-                    let weight = route.and_then(|r| r.weight_of(s)).unwrap_or(0);
-                    (s.to_string(), weight.clamp(0, 100))
-                })
-                .collect(),
+            // Route weights are relative: what a backend carries is its share of their sum.
+            weight: {
+                let raw = |s: &str| route.and_then(|r| r.weight_of(s)).unwrap_or(0).max(0);
+                let total: i64 = roles.routed.iter().map(|s| i64::from(raw(s))).sum();
+                roles
+                    .routed
+                    .iter()
+                    .map(|s| {
+                        let share = if total > 0 {
+                            (i64::from(raw(s)) * 100 + total - 1) / total
+                        } else {
+                            0
+                        };
+                        (s.to_string(), i32::try_from(share.min(100)).unwrap_or(100))
+                    })
+                    .collect()
+            },
             header: route
                 .filter(|r| r.header_route.is_some())
                 .and(canary_service)

@@ -204,8 +204,8 @@ impl<'a> Cx<'a> {
     /// Emit a CDEvent about `revision`; `transition` makes its id unique and repeatable.
     pub fn cdevent(&mut self, kind: CdEventKind, revision: &str, transition: &str) {
         let rollout = &self.obs.rollout;
-        let attempt = self.status.attempt;
-        let transition = format!("{transition}/attempt-{attempt}");
+        // Unique per shipment: the same revision shipped again (1 -> 2 -> 1) gets new ids.
+        let transition = format!("{transition}/shipment-{}", self.status.shipments);
         let image = self
             .spec
             .template
@@ -304,6 +304,7 @@ impl<'a> Cx<'a> {
     pub fn first_revision(&mut self) {
         let revision = self.revision.clone();
         let replaced = self.status.stable_revision.replace(revision.clone());
+        self.status.shipments = self.status.shipments.saturating_add(1);
         self.status.canary_revision = None;
         self.status.current_weight = 0;
         self.status.current_step_index = None;
@@ -357,6 +358,7 @@ impl<'a> Cx<'a> {
         let revision = self.revision.clone();
         let replaced = self.status.canary_revision.replace(revision.clone());
         self.status.attempt = 0;
+        self.status.shipments = self.status.shipments.saturating_add(1);
         self.reset_progress(phase, step_index);
         let message = match replaced {
             Some(old) if old != revision => format!("revision {revision} replaces {old}"),
@@ -371,6 +373,7 @@ impl<'a> Cx<'a> {
     pub fn restart_revision(&mut self, phase: Phase, step_index: Option<i32>) {
         let revision = self.revision.clone();
         self.status.attempt = self.status.attempt.saturating_add(1);
+        self.status.shipments = self.status.shipments.saturating_add(1);
         self.reset_progress(phase, step_index);
         let message = format!("revision {revision} retried");
         self.set_progressing(true, reason::RETRIED, &message);

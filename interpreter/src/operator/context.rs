@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::Recorder as EventRecorder;
 use kulta::{EffectError, MetricResult};
 
 use super::cache::{Expect, ReplicaSetIndex};
@@ -73,7 +72,7 @@ pub struct Context {
     /// Metrics.
     pub telemetry: Arc<Telemetry>,
     /// Kubernetes Events.
-    pub events: EventRecorder,
+    pub events: Arc<super::events::Events>,
     /// CDEvents delivery, when a sink is configured.
     pub sink: Option<Sink>,
     /// Trace recording, when asked for.
@@ -81,6 +80,8 @@ pub struct Context {
     /// Owned ReplicaSets by watched scope (`None`: all namespaces).
     pub indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
     pending: Mutex<BTreeMap<(String, String), Pending>>,
+    /// Rollouts to reconcile again because something arrived for them (a metric answer).
+    wake: tokio::sync::broadcast::Sender<(String, String)>,
 }
 
 impl Context {
@@ -92,7 +93,7 @@ impl Context {
         settings: Settings,
         leader: Leader,
         telemetry: Arc<Telemetry>,
-        events: EventRecorder,
+        events: Arc<super::events::Events>,
         sink: Option<Sink>,
         recorder: Option<Recorder>,
         indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
@@ -108,6 +109,7 @@ impl Context {
             recorder,
             indexes,
             pending: Mutex::new(BTreeMap::new()),
+            wake: tokio::sync::broadcast::channel(1024).0,
         }
     }
 
@@ -198,10 +200,44 @@ impl Context {
         })
     }
 
+    /// Hand a metric answer (and the query's failure, if any) to this rollout's next `step`,
+    /// and wake it: queries run beside reconciles, never inside them.
+    pub fn deliver(
+        &self,
+        namespace: &str,
+        name: &str,
+        result: MetricResult,
+        failure: Option<EffectError>,
+    ) {
+        self.with_pending(namespace, name, (), |entry| {
+            entry.results.push(result);
+            entry.errors.extend(failure);
+        });
+        let _ = self.wake.send((namespace.to_string(), name.to_string()));
+    }
+
+    /// Rollouts to reconcile again, as they are woken.
+    pub fn wakes(&self) -> tokio::sync::broadcast::Receiver<(String, String)> {
+        self.wake.subscribe()
+    }
+
     /// Forget a deleted rollout.
     pub fn forget(&self, namespace: &str, name: &str) {
         if let Ok(mut pending) = self.pending.lock() {
             pending.remove(&(namespace.to_string(), name.to_string()));
+        }
+    }
+
+    /// A Rollout is gone: release everything kept for it (pending results and errors, its
+    /// metric series, its open trace file).
+    pub fn forget_rollout(&self, namespace: &str, name: &str) {
+        self.forget(namespace, name);
+        self.telemetry.forget(&super::telemetry::RolloutLabels {
+            namespace: namespace.to_string(),
+            rollout: name.to_string(),
+        });
+        if let Some(recorder) = &self.recorder {
+            recorder.close(namespace, name);
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum OperatorError {
     /// The object lacks a field the API always sets.
     #[error("{0} is missing")]
     Missing(&'static str),
+    /// Lease timings that could elect two leaders.
+    #[error("leader election: {0}")]
+    Lease(#[from] kulta::leader::LeaseConfigError),
 }
 
 impl OperatorError {
@@ -49,6 +52,7 @@ impl OperatorError {
             OperatorError::Serve { .. } => "serve",
             OperatorError::Missing(_) => "missing",
             OperatorError::Task(_) => "task",
+            OperatorError::Lease(_) => "lease",
         }
     }
 }

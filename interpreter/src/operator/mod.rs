@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod execute;
 pub mod health;
 pub mod lease;
@@ -26,8 +27,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::ListParams;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder as EventRecorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout, validate};
@@ -65,8 +65,8 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
         "httproutes",
         &["get", "list", "watch", "update"],
     ),
-    // Kubernetes Events, folded into series by kube-runtime's recorder.
-    ("events.k8s.io", "events", &["create", "patch"]),
+    // Kubernetes Events, one per distinct message (a repeat is read back after a restart).
+    ("events.k8s.io", "events", &["create", "get", "patch"]),
     // Leader election, in the controller's own namespace only.
     (
         "coordination.k8s.io",
@@ -139,6 +139,10 @@ impl Running {
 
 /// Start the operator on `client`.
 pub async fn start(client: Client, options: Options) -> Result<Running, OperatorError> {
+    // Timings that could elect two leaders are refused before anything runs.
+    if let Some(lease) = &options.lease {
+        lease.config.check()?;
+    }
     let telemetry = Arc::new(Telemetry::new());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let probes = Arc::new(Probes {
@@ -170,13 +174,7 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
         .lease
         .as_ref()
         .map_or_else(|| "kulta".to_string(), |l| l.config.identity.clone());
-    let events = EventRecorder::new(
-        client.clone(),
-        Reporter {
-            controller: "kulta".into(),
-            instance: Some(identity),
-        },
-    );
+    let events = Arc::new(events::Events::new(client.clone(), "kulta", &identity));
     let (leader, lease) = match options.lease.clone() {
         Some(settings) => {
             let leader = Leader::new();
@@ -323,9 +321,26 @@ async fn controller(
         }
     })
     .touched_objects();
+    // The Rollout watch is the controller's own, seen here first so that a deleted Rollout's
+    // per-rollout state (metric series, trace file, pending results) is released at once.
+    let (store, writer) = reflector::store();
+    let forgetting = Arc::clone(&ctx);
+    let rollout_events = reflector(
+        writer,
+        watcher::watcher(scoped::<Rollout>(&client, scope), rollouts),
+    )
+    .default_backoff()
+    .inspect(move |event| {
+        if let Ok(watcher::Event::Delete(rollout)) = event {
+            forgetting.forget_rollout(
+                &rollout.namespace().unwrap_or_default(),
+                &rollout.name_any(),
+            );
+        }
+    })
+    .applied_objects();
     let mut controller =
-        Controller::new(scoped::<Rollout>(&client, scope), rollouts).owns_stream(replica_sets);
-    let store = controller.store();
+        Controller::for_stream(rollout_events, store.clone()).owns_stream(replica_sets);
     let by_service = store.clone();
     controller = controller.watches(
         scoped::<Service>(&client, scope),
@@ -340,6 +355,21 @@ async fn controller(
             move |route: HttpRoute| routing_through(&by_route, &route),
         );
     }
+    // A rollout whose metric answer arrived is reconciled again at once.
+    let scope_namespace = namespace.clone();
+    let answered =
+        tokio_stream::wrappers::BroadcastStream::new(ctx.wakes()).filter_map(move |woken| {
+            let within = match (&woken, &scope_namespace) {
+                (Ok((ns, _)), Some(scope)) => ns == scope,
+                (Ok(_), None) => true,
+                (Err(_), _) => false,
+            };
+            std::future::ready(match woken {
+                Ok((ns, name)) if within => Some(ObjectRef::<Rollout>::new(&name).within(&ns)),
+                _ => None,
+            })
+        });
+    controller = controller.reconcile_on(answered);
     let gained = WatchStream::new(ctx.leader.subscribe())
         .filter(|leading| std::future::ready(*leading))
         .map(|_| ());

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use kulta::{Rollout, RolloutStatus};
 
@@ -16,8 +15,11 @@ use super::execute::{self, FIELD_MANAGER};
 use super::observe;
 use super::telemetry::RolloutLabels;
 
-/// How soon to come back when answers are waiting for `step`.
-const ANSWERS_WAITING: Duration = Duration::from_millis(10);
+/// How often a rollout that waits on the cluster is looked at, as a safety net for watches.
+const WAITING_RECHECK: Duration = Duration::from_secs(5);
+
+/// How soon to decide again after a status write conflicted.
+const AGAIN_SOON: Duration = Duration::from_millis(10);
 
 /// Reconcile one Rollout on a task of its own: kube-runtime drives every reconcile future
 /// from one task, so without this all reconciles (and the watches feeding the index) would
@@ -45,8 +47,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     // step, so the Rollout is read afresh.
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(rollout) = api.get_opt(&name).await? else {
-        ctx.forget(&namespace, &name);
-        ctx.telemetry.forget(&labels);
+        ctx.forget_rollout(&namespace, &name);
         return Ok(Action::await_change());
     };
     if rollout.metadata.deletion_timestamp.is_some() {
@@ -61,8 +62,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         tracing::warn!(%namespace, rollout = %name, %error, "could not record the trace line");
     }
     let executed = execute::all(&ctx, &rollout, &effects).await;
-    let answers_waiting = !executed.results.is_empty();
-    let failures = ctx.leave_pending(&namespace, &name, executed.results, executed.errors);
+    let failures = ctx.leave_pending(&namespace, &name, Vec::new(), executed.errors);
     if executed.stopped {
         tracing::info!(%namespace, rollout = %name, "lost the lease mid-reconcile; stopped writing");
         return Ok(Action::await_change());
@@ -77,7 +77,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
             Err(OperatorError::Kube(error)) if is_conflict(&error) => {
                 // Someone wrote the Rollout since we read it: decide again from what they wrote.
                 tracing::debug!(%namespace, rollout = %name, "status write conflicted; reconciling again");
-                return Ok(Action::requeue(ANSWERS_WAITING));
+                return Ok(Action::requeue(AGAIN_SOON));
             }
             Err(error) => return Err(error),
         }
@@ -96,11 +96,17 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         .requeue
         .unwrap_or(ctx.settings.resync)
         .min(ctx.settings.resync);
-    if answers_waiting {
-        requeue = requeue.min(ANSWERS_WAITING);
-    }
     if failures > 0 {
         requeue = requeue.min(backoff(failures));
+    }
+    // A rollout waiting on the cluster is looked at again soon even if no watch event comes
+    // (watches break; a blip at a step boundary must not cost minutes).
+    if after
+        .waiting
+        .as_ref()
+        .is_some_and(|w| w.resolved_at.is_none())
+    {
+        requeue = requeue.min(WAITING_RECHECK);
     }
     Ok(Action::requeue(requeue))
 }
@@ -132,17 +138,13 @@ pub fn error_policy(object: Arc<Rollout>, error: &OperatorError, ctx: Arc<Contex
     let retry = backoff(failures);
     tracing::warn!(%namespace, rollout = %name, %error, failures, retry_in = ?retry, "reconcile failed");
     if ctx.leader.acting() {
-        let event = Event {
-            type_: EventType::Warning,
-            reason: reason_of(error).into(),
-            note: Some(format!("reconcile failed, retrying in {retry:?}: {error}")),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        let recorder = ctx.events.clone();
+        let reason = reason_of(error);
+        let note = format!("reconcile failed, retrying in {retry:?}: {error}");
+        let events = ctx.events.clone();
         let reference = object.object_ref(&());
         tokio::spawn(async move {
-            if let Err(error) = recorder.publish(&event, &reference).await {
+            let kind = super::events::EventKind::Warning;
+            if let Err(error) = events.publish(&reference, kind, reason, &note).await {
                 tracing::debug!(%error, "could not record the failure Event");
             }
         });

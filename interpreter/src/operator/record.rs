@@ -39,6 +39,19 @@ impl Recorder {
         self.dir.join(format!("{namespace}.{name}.jsonl"))
     }
 
+    /// Close a rollout's trace file (the Rollout was deleted); a new one with the same name
+    /// starts a new encoder, whose first line carries the spec and status in full.
+    pub fn close(&self, namespace: &str, name: &str) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&(namespace.to_string(), name.to_string()));
+        }
+    }
+
+    /// How many trace files are open.
+    pub fn open_files(&self) -> usize {
+        self.open.lock().map_or(0, |open| open.len())
+    }
+
     /// Append one `step` call.
     pub fn record(
         &self,

@@ -1,6 +1,8 @@
 //! Bad input: what is wrong shows up as a condition and an Event, the operator retries with
 //! backoff, and nothing panics or is lost.
 
+use hyper::StatusCode;
+use kube::ResourceExt;
 use kulta::Phase;
 use kulta::status::{ConditionStatus, ConditionType, RolloutStatus};
 use kulta_apisim::faults::{Fault, FaultRule, Verb};
@@ -192,5 +194,174 @@ async fn an_unreachable_cdevents_sink_is_named_but_never_holds_the_rollout_up() 
         })
         .await;
     assert_eq!(status.phase, Some(Phase::Completed));
+    operator.stop().await;
+}
+
+/// A Prometheus that answers each query with something no measurement is: huge, infinite,
+/// a matrix, a string, garbage. None of it may promote the canary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_prometheus_never_promotes_the_canary() {
+    let answers = [
+        // 2 MiB of one sample's labels: refused unread, past the answer cap.
+        format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{"x":"{}"}},"value":[1,"0.01"]}}]}}}}"#,
+            "a".repeat(2 * 1024 * 1024)
+        ),
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"-Inf"]}]}}"#.to_string(),
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"1e999"]}]}}"#.to_string(),
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"0.01"]]}]}}"#.to_string(),
+        r#"{"status":"success","data":{"resultType":"string","result":[1,"0.01"]}}"#.to_string(),
+        "<html>not prometheus</html>".to_string(),
+    ];
+    for (index, answer) in answers.into_iter().enumerate() {
+        let cluster = Cluster::start().await;
+        cluster.canary_services(true).await;
+        let address = serve(move |_, _| (StatusCode::OK, answer.clone())).await;
+        half_canary(
+            &cluster,
+            Some(error_rate_analysis(
+                &format!("http://{address}"),
+                json!({"inconclusiveLimit": 1}),
+            )),
+        )
+        .await;
+        let operator = start_operator(&cluster, options(None, None)).await;
+        cluster.settled().await;
+        cluster.ship("web:2").await;
+        let paused = cluster
+            .status_until(
+                &format!("answer #{index} paused as inconclusive"),
+                LIMIT,
+                |s| s.phase == Some(Phase::Paused),
+            )
+            .await;
+        let why = paused.condition(ConditionType::Paused).unwrap();
+        assert_eq!(why.reason, "AnalysisInconclusive", "answer #{index}");
+        assert_eq!(paused.current_weight, 50, "answer #{index} never promotes");
+        if index == 0 {
+            let message = paused.message.clone().unwrap_or_default();
+            assert!(message.contains("larger than 256 KiB"), "{message}");
+        }
+        operator.stop().await;
+    }
+}
+
+/// A Prometheus that accepts connections and never answers. Queries run beside the reconciles,
+/// each under its own timeout: an abort is carried out at once, not after the queries give up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_prometheus_never_delays_an_abort() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let hanging = tokio::spawn(async move {
+        let mut held = Vec::new();
+        // Bounded: at most 1,000 connections, each held open until the test ends.
+        for _ in 0..1_000 {
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
+            held.push(stream);
+        }
+    });
+    let cluster = Cluster::start().await;
+    cluster.canary_services(true).await;
+    let mut analysis = error_rate_analysis(&format!("http://{address}"), json!({}));
+    let metric = analysis["metrics"][0].clone();
+    analysis["metrics"] = json!([metric.clone(), metric.clone(), metric]);
+    for (index, name) in ["errors-a", "errors-b", "errors-c"].into_iter().enumerate() {
+        analysis["metrics"][index]["name"] = json!(name);
+    }
+    cluster
+        .rollout(
+            2,
+            "web:1",
+            canary(
+                true,
+                json!([{"setWeight": 50}, {"pause": {}}]),
+                json!({"analysis": analysis}),
+            ),
+        )
+        .await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    let v2 = cluster.ship("web:2").await;
+    cluster
+        .status_until("the canary at 50% and measuring", LIMIT, |s| {
+            s.current_weight == 50
+                && s.canary_revision.as_deref() == Some(v2.as_str())
+                && s.background_analysis
+                    .as_ref()
+                    .is_some_and(|run| run.round > 0)
+        })
+        .await;
+    let asked = std::time::Instant::now();
+    kulta_interpreter::cli::control::request(
+        cluster.client.clone(),
+        NS,
+        "web",
+        kulta::RequestAction::Abort,
+    )
+    .await
+    .unwrap();
+    cluster
+        .status_until("the abort", LIMIT, |s| s.phase == Some(Phase::Failed))
+        .await;
+    let took = asked.elapsed();
+    // Three queries hang for the 3 s effect timeout each; the abort waits for none of them.
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "the abort took {took:?}"
+    );
+    cluster.weights_become(100, 0).await;
+    operator.stop().await;
+    hanging.abort();
+}
+
+/// A ReplicaSet that squats the name of the next revision's (not owned by the Rollout) is
+/// never adopted: the rollout says so and waits until the name is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_replica_set_with_the_revisions_name_is_never_adopted() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use kube::api::{DeleteParams, PostParams};
+    let cluster = Cluster::start().await;
+    cluster.rollout(2, "web:1", json!({"simple": {}})).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    // What the next revision's ReplicaSet will be called.
+    let mut next = cluster.rollouts().get("web").await.unwrap().spec.template;
+    if let Some(spec) = next.spec.as_mut() {
+        spec.containers[0].image = Some("web:2".into());
+    }
+    let v2 = kulta::pod_template_hash(&next);
+    let name = kulta::replica_set_name("web", &v2);
+    let squatter: ReplicaSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": NS, "labels": {"app": "other"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "other"}},
+                 "template": {"metadata": {"labels": {"app": "other"}},
+                              "spec": {"containers": [{"name": "other", "image": "other:1"}]}}}
+    }))
+    .unwrap();
+    cluster
+        .replica_sets()
+        .create(&PostParams::default(), &squatter)
+        .await
+        .unwrap();
+    assert_eq!(cluster.ship("web:2").await, v2);
+    let status = cluster
+        .status_until("the squatter reported", LIMIT, |s| {
+            reconcile_error(s).is_some_and(|(reason, _)| reason == "WriteConflict")
+        })
+        .await;
+    let (_, message) = reconcile_error(&status).unwrap();
+    assert!(message.contains("never adopted"), "{message}");
+    let kept = cluster.replica_sets().get(&name).await.unwrap();
+    assert_eq!(kept.labels().get("app").map(String::as_str), Some("other"));
+    assert!(kept.owner_references().is_empty(), "not adopted");
+    cluster
+        .replica_sets()
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    cluster.stable_on(&v2).await;
     operator.stop().await;
 }

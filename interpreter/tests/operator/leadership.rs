@@ -124,3 +124,20 @@ async fn a_leader_that_cannot_renew_stops_acting_within_the_renew_deadline() {
     acting_becomes(&operator, true, "it leads again", LIMIT).await;
     operator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_timings_that_could_elect_two_leaders_are_refused_at_start() {
+    let cluster = Cluster::start().await;
+    let mut settings = lease("a");
+    settings.config.renew_deadline = settings.config.lease_duration;
+    let mut options = options(None, None);
+    options.lease = Some(settings);
+    let error = match kulta_interpreter::operator::start(cluster.client.clone(), options).await {
+        Ok(_) => panic!("an operator started with a renew deadline equal to the lease duration"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("renew deadline (3s) must be shorter than the lease duration (3s)"),
+        "{error}"
+    );
+}

@@ -79,3 +79,46 @@ async fn a_template_change_mid_rollout_abandons_the_canary_and_starts_the_new_on
     cluster.replicas_become(&[(&v2, 0), (&v1, 4)]).await;
     operator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_request_is_a_condition_and_a_warning_and_changes_nothing() {
+    use kube::api::{Patch, PatchParams};
+    let cluster = paused_canary_cluster().await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    let v2 = cluster.ship("web:2").await;
+    canary_paused_at_half(&cluster, &v2).await;
+    let patch = json!({"metadata": {"annotations": {kulta::REQUEST_ANNOTATION: "launch:1"}}});
+    cluster
+        .rollouts()
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let status = cluster
+        .status_until("the malformed request reported", LIMIT, |s| {
+            s.condition(kulta::status::ConditionType::InvalidRequest)
+                .is_some()
+        })
+        .await;
+    let condition = status
+        .condition(kulta::status::ConditionType::InvalidRequest)
+        .unwrap();
+    assert!(
+        condition.message.contains("\"launch\""),
+        "{}",
+        condition.message
+    );
+    assert_eq!(status.phase, Some(Phase::Paused), "nothing was done");
+    cluster.event_recorded("InvalidRequest").await;
+    // A valid request clears it.
+    control::request(cluster.client.clone(), NS, "web", RequestAction::Promote)
+        .await
+        .unwrap();
+    cluster
+        .status_until("the condition cleared", LIMIT, |s| {
+            s.condition(kulta::status::ConditionType::InvalidRequest)
+                .is_none()
+        })
+        .await;
+    operator.stop().await;
+}

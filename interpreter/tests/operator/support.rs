@@ -371,6 +371,20 @@ impl Cluster {
             .filter_map(|event| event.reason)
             .collect()
     }
+
+    /// Notes of the Events recorded on the Rollout, one per Event object.
+    pub async fn event_notes(&self) -> Vec<String> {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), NS);
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|event| event.note)
+            .collect()
+    }
 }
 
 /// Options for an in-process operator: fast timings, probes on a free port.

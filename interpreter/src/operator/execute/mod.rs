@@ -19,7 +19,9 @@ use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use kube::{Api, ResourceExt};
-use kulta::{Effect, EffectError, ErrorCause, MetricResult, Rollout, validate};
+use std::sync::Arc;
+
+use kulta::{Effect, EffectError, ErrorCause, Rollout, validate};
 
 use super::cache::Expect;
 use super::context::Context;
@@ -34,8 +36,6 @@ pub const FIELD_MANAGER: &str = "kulta";
 pub struct Executed {
     /// When `step` wants to run again.
     pub requeue: Option<Duration>,
-    /// Metric answers for the next `step`.
-    pub results: Vec<MetricResult>,
     /// Failed effects for the next `step`.
     pub errors: Vec<EffectError>,
     /// Leadership was lost part-way: nothing more may be written.
@@ -43,7 +43,7 @@ pub struct Executed {
 }
 
 /// Execute `effects` in order for `rollout`.
-pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Executed {
+pub async fn all(ctx: &Arc<Context>, rollout: &Rollout, effects: &[Effect]) -> Executed {
     let mut executed = Executed::default();
     let mut ordered_failed = false;
     for effect in effects {
@@ -56,6 +56,12 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
             executed.stopped = true;
             continue;
         }
+        if let Effect::QueryMetric(query) = effect {
+            // Off the critical path: answered beside this reconcile, never delaying an abort,
+            // a rollback or another rollout; the answer wakes the rollout.
+            metric::spawn(ctx, rollout, query.clone());
+            continue;
+        }
         if ordered_failed && effect.is_ordered() {
             tracing::debug!(
                 rollout = %rollout.name_any(),
@@ -65,17 +71,14 @@ pub async fn all(ctx: &Context, rollout: &Rollout, effects: &[Effect]) -> Execut
             ctx.telemetry.effect(effect.kind(), Outcome::Skipped);
             continue;
         }
-        let outcome = tokio::time::timeout(
-            ctx.settings.effect_timeout,
-            one(ctx, rollout, effect, &mut executed.results),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(EffectFailure {
-                cause: ErrorCause::Timeout,
-                message: format!("no answer within {:?}", ctx.settings.effect_timeout),
-            })
-        });
+        let outcome = tokio::time::timeout(ctx.settings.effect_timeout, one(ctx, rollout, effect))
+            .await
+            .unwrap_or_else(|_| {
+                Err(EffectFailure {
+                    cause: ErrorCause::Timeout,
+                    message: format!("no answer within {:?}", ctx.settings.effect_timeout),
+                })
+            });
         match outcome {
             Ok(()) => {
                 ctx.telemetry.effect(effect.kind(), Outcome::Ok);
@@ -115,12 +118,7 @@ fn remember_write(ctx: &Context, rollout: &Rollout, effect: &Effect) {
     ctx.expect_write(&namespace, &name, replica_set, write);
 }
 
-async fn one(
-    ctx: &Context,
-    rollout: &Rollout,
-    effect: &Effect,
-    results: &mut Vec<MetricResult>,
-) -> Result<(), EffectFailure> {
+async fn one(ctx: &Context, rollout: &Rollout, effect: &Effect) -> Result<(), EffectFailure> {
     let namespace = rollout.namespace().unwrap_or_default();
     let replica_sets = || -> Api<ReplicaSet> { Api::namespaced(ctx.client.clone(), &namespace) };
     match effect {
@@ -129,15 +127,17 @@ async fn one(
             revision,
             replicas,
             template,
-        } => Ok(replicaset::apply(
-            &replica_sets(),
-            rollout,
-            name,
-            revision,
-            *replicas,
-            template,
-        )
-        .await?),
+        } => {
+            replicaset::apply(
+                &replica_sets(),
+                rollout,
+                name,
+                revision,
+                *replicas,
+                template,
+            )
+            .await
+        }
         Effect::ScaleReplicaSet { name, replicas } => {
             Ok(replicaset::scale(&replica_sets(), name, *replicas).await?)
         }
@@ -169,11 +169,8 @@ async fn one(
                 })?;
             httproute::set_header_rule(&api, &route.name, rule.as_ref(), stable).await
         }
-        Effect::QueryMetric(query) => {
-            let (result, failure) = metric::query(ctx, query).await;
-            results.push(result);
-            failure.map_or(Ok(()), Err)
-        }
+        // Spawned by `all`, never awaited here.
+        Effect::QueryMetric(_) => Ok(()),
         Effect::EmitCdEvent(event) => cdevent::emit(ctx, event),
         Effect::RecordEvent(event) => event::record(ctx, rollout, event).await,
         Effect::RequeueAfter { .. } => Ok(()),

@@ -10,10 +10,13 @@ use serde_json::json;
 
 use crate::operator::error::{is_conflict, is_not_found};
 
-use super::FIELD_MANAGER;
+use kulta::ErrorCause;
+
+use super::{EffectFailure, FIELD_MANAGER};
 
 /// Create the ReplicaSet of `revision`, labelled with its hash and owned by the Rollout. An
-/// existing one is left alone: `step` scales it if its size is wrong.
+/// existing one of this revision and Rollout is left alone (`step` scales it if its size is
+/// wrong); one that only has the name (another owner, another revision) is never adopted.
 pub async fn apply(
     api: &Api<ReplicaSet>,
     rollout: &Rollout,
@@ -21,7 +24,7 @@ pub async fn apply(
     revision: &str,
     replicas: i32,
     template: &PodTemplateSpec,
-) -> Result<(), kube::Error> {
+) -> Result<(), EffectFailure> {
     let mut template = template.clone();
     let metadata = template.metadata.get_or_insert_with(ObjectMeta::default);
     let labels = metadata.labels.get_or_insert_with(Default::default);
@@ -54,15 +57,40 @@ pub async fn apply(
     };
     match api.create(&params, &replica_set).await {
         Ok(_) => Ok(()),
-        Err(error) if is_conflict(&error) => Ok(()),
-        Err(error) => Err(error),
+        Err(error) if is_conflict(&error) => {
+            let existing = api.get(name).await?;
+            let ours = existing.owner_references().iter().any(|owner| {
+                owner.controller == Some(true) && Some(&owner.uid) == rollout.uid().as_ref()
+            });
+            let same = existing
+                .labels()
+                .get(POD_TEMPLATE_HASH_LABEL)
+                .map(String::as_str)
+                == Some(revision);
+            if ours && same {
+                return Ok(());
+            }
+            Err(EffectFailure {
+                cause: ErrorCause::Conflict,
+                message: format!(
+                    "ReplicaSet {name} already exists and is not revision {revision} of Rollout \
+                     {}; it is left alone, never adopted",
+                    rollout.name_any()
+                ),
+            })
+        }
+        Err(error) => Err(error.into()),
     }
 }
 
 /// Set `spec.replicas`.
 pub async fn scale(api: &Api<ReplicaSet>, name: &str, replicas: i32) -> Result<(), kube::Error> {
     let patch = json!({"spec": {"replicas": replicas}});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    api.patch(name, &params, &Patch::Merge(&patch))
         .await
         .map(drop)
 }
