@@ -113,3 +113,13 @@ pub fn cloud_event(
     cloud.set_data("application/json", data);
     Ok(cloud)
 }
+
+/// The CDEvents type of a kind, as it appears in `context.type`.
+pub fn type_name(kind: CdEventKind) -> &'static str {
+    match kind {
+        CdEventKind::ServiceDeployed => "dev.cdevents.service.deployed.0.3.0",
+        CdEventKind::ServiceUpgraded => "dev.cdevents.service.upgraded.0.3.0",
+        CdEventKind::ServiceRolledback => "dev.cdevents.service.rolledback.0.3.0",
+        CdEventKind::ServicePublished => "dev.cdevents.service.published.0.3.0",
+    }
+}

@@ -87,6 +87,11 @@ fn the_cloud_event_carries_the_cdevent_type_id_subject_and_purl() {
     let cloud = kulta_interpreter::cdevents::cloud_event(event, "/kulta/demo").unwrap();
     use cloudevents::AttributesReader;
     assert_eq!(cloud.ty(), "dev.cdevents.service.deployed.0.3.0");
+    assert_eq!(
+        kulta_interpreter::cdevents::type_name(event.kind),
+        cloud.ty(),
+        "the type named in logs is the one sent"
+    );
     assert_eq!(cloud.id(), event.id);
     assert_eq!(cloud.subject(), Some("demo/app"));
     let Some(cloudevents::Data::Json(data)) = cloud.data() else {

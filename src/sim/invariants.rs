@@ -513,9 +513,14 @@ fn deadline(record: &Record, plan: &Plan<'_>) -> Result<(), Violation> {
             StrategyPlan::Canary(_) if after.canary_revision.is_some() => {
                 replicas.min(pods_for(plan.replicas, after.current_weight))
             }
-            // A preview is meant to have its preview count; extra pods may be held by the
-            // scale-down delay.
-            StrategyPlan::BlueGreen(blue_green) if phase == Phase::Preview => {
+            // A preview not yet promoted is meant to have its preview count (in any phase, a
+            // pause included); extra pods may be held by the scale-down delay.
+            StrategyPlan::BlueGreen(blue_green)
+                if after
+                    .blue_green
+                    .as_ref()
+                    .is_none_or(|bg| !bg.promotion_requested && bg.promoted_at.is_none()) =>
+            {
                 replicas.min(blue_green.preview_replicas)
             }
             _ => replicas.min(plan.replicas.max(0)),

@@ -278,17 +278,7 @@ fn background_analysis(cx: &mut Cx<'_>, plan: &CanaryPlan) {
         return;
     }
     let serving = serving(cx, plan);
-    match cx.run_analysis(
-        AnalysisSlot::Background,
-        AnalysisKind::Background,
-        None,
-        background,
-        serving,
-    ) {
-        Verdict::Failed(message) => cx.fail(reason::ANALYSIS_FAILED, message),
-        Verdict::Inconclusive(message) => cx.pause_inconclusive(message),
-        Verdict::Running | Verdict::Passed => {}
-    }
+    cx.run_background_analysis(background, serving);
 }
 
 fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {

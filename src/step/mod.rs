@@ -558,6 +558,17 @@ impl<'a> Cx<'a> {
         verdict
     }
 
+    /// Advance the background analysis: a failure rolls back, too many inconclusives pause
+    /// for a person.
+    pub fn run_background_analysis(&mut self, plan: &AnalysisPlan, serving: bool) {
+        let slot = AnalysisSlot::Background;
+        match self.run_analysis(slot, AnalysisKind::Background, None, plan, serving) {
+            Verdict::Failed(message) => self.fail(reason::ANALYSIS_FAILED, message),
+            Verdict::Inconclusive(message) => self.pause_inconclusive(message),
+            Verdict::Running | Verdict::Passed => {}
+        }
+    }
+
     /// Handle the requests every strategy treats alike; hand back the ones it must decide.
     pub fn common_request(&mut self, action: RequestAction) -> Option<RequestAction> {
         match action {

@@ -3,15 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::conditions::reason;
 use crate::effect::CdEventKind;
 use crate::observations::ObservedReplicaSet;
 use crate::request::RequestAction;
-use crate::status::{AnalysisKind, AnalysisPhase, Phase};
+use crate::status::{AnalysisPhase, Phase};
 use crate::validate::SimplePlan;
 
-use super::analysis::{self, Verdict};
-use super::{AnalysisSlot, Cx, Desired};
+use super::analysis;
+use super::{Cx, Desired};
 
 pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
     let revision = cx.revision.clone();
@@ -53,17 +52,7 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
         cx.status.phase = Some(Phase::Progressing);
         if let (Some(background), false) = (&plan.analysis, cx.status.full_promotion) {
             let serving = cx.ready(cx.status.canary_revision.as_deref()) > 0;
-            match cx.run_analysis(
-                AnalysisSlot::Background,
-                AnalysisKind::Background,
-                None,
-                background,
-                serving,
-            ) {
-                Verdict::Failed(message) => cx.fail(reason::ANALYSIS_FAILED, message),
-                Verdict::Inconclusive(message) => cx.pause_inconclusive(message),
-                Verdict::Running | Verdict::Passed => {}
-            }
+            cx.run_background_analysis(background, serving);
         }
     }
     let moving = cx.may_advance() && !first;

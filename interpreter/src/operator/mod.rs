@@ -110,6 +110,8 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     controllers: JoinHandle<()>,
     lease: Option<JoinHandle<()>>,
+    /// Stops the CDEvents worker once the reconciles are done, and the worker itself.
+    sink: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 impl Running {
@@ -118,6 +120,13 @@ impl Running {
         let _ = self.shutdown.send(true);
         if let Err(error) = self.controllers.await {
             tracing::warn!(%error, "controller task ended abnormally");
+        }
+        // The reconciles are done: deliver what they queued, within the drain grace.
+        if let Some((stop, worker)) = self.sink {
+            let _ = stop.send(true);
+            if let Err(error) = worker.await {
+                tracing::warn!(%error, "CDEvents worker ended abnormally");
+            }
         }
         if let Some(lease) = self.lease
             && let Err(error) = lease.await
@@ -129,6 +138,9 @@ impl Running {
     /// Stop at once, releasing nothing: what a crash looks like to the others.
     pub fn kill(self) {
         self.controllers.abort();
+        if let Some((_, worker)) = self.sink {
+            worker.abort();
+        }
         if let Some(lease) = self.lease {
             lease.abort();
         }
@@ -156,15 +168,20 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
     let http = reqwest::Client::builder()
         .build()
         .map_err(|error| OperatorError::Config(error.to_string()))?;
-    let sink = options.cdevents_sink.clone().map(|url| {
-        sink::Sink::start(
-            url,
-            http.clone(),
-            options.sink_retry,
-            telemetry.clone(),
-            shutdown_rx.clone(),
-        )
-    });
+    let (sink, sink_worker) = match options.cdevents_sink.clone() {
+        Some(url) => {
+            let (stop, stopped) = watch::channel(false);
+            let (sink, worker) = sink::Sink::start(
+                url,
+                http.clone(),
+                options.sink_retry,
+                telemetry.clone(),
+                stopped,
+            );
+            (Some(sink), Some((stop, worker)))
+        }
+        None => (None, None),
+    };
     let recorder = options
         .record
         .as_deref()
@@ -227,6 +244,7 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
         leader,
         shutdown,
         controllers,
+        sink: sink_worker,
         lease,
     })
 }

@@ -39,38 +39,57 @@ impl Default for Retry {
     }
 }
 
+/// How long a stopping controller keeps delivering what is queued.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// One serialized CloudEvent and what names it in logs.
+pub struct Delivery {
+    /// The CDEvent id.
+    pub id: String,
+    /// The CDEvent type.
+    pub kind: String,
+    /// `<namespace>/<rollout>`.
+    pub rollout: String,
+    /// The CloudEvent as JSON.
+    pub body: Vec<u8>,
+}
+
 /// The handle reconciles use.
 #[derive(Clone)]
 pub struct Sink {
     url: String,
-    queue: mpsc::Sender<Vec<u8>>,
+    queue: mpsc::Sender<Delivery>,
     failure: Arc<Mutex<Option<Failure>>>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Sink {
-    /// Start the delivery worker; it ends when `shutdown` fires, after the event in flight.
+    /// Start the delivery worker; when `shutdown` fires it delivers what is queued, for up to
+    /// [`DRAIN_GRACE`], and ends.
     pub fn start(
         url: String,
         http: reqwest::Client,
         retry: Retry,
         telemetry: Arc<Telemetry>,
         shutdown: watch::Receiver<bool>,
-    ) -> Self {
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, pending) = mpsc::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
         let worker = Worker {
             url: url.clone(),
             http,
             retry,
-            telemetry,
+            telemetry: telemetry.clone(),
             failure: failure.clone(),
         };
-        tokio::spawn(worker.run(pending, shutdown));
-        Sink {
+        let handle = tokio::spawn(worker.run(pending, shutdown));
+        let sink = Sink {
             url,
             queue,
             failure,
-        }
+            telemetry,
+        };
+        (sink, handle)
     }
 
     /// The sink's address, for messages.
@@ -78,11 +97,26 @@ impl Sink {
         &self.url
     }
 
-    /// Queue a serialized CloudEvent; fails only when the queue is full.
-    pub fn send(&self, body: Vec<u8>) -> Result<(), Failure> {
-        self.queue.try_send(body).map_err(|_| Failure {
-            cause: ErrorCause::Server,
-            message: format!("{QUEUE} events already wait for the sink; this one was dropped"),
+    /// Queue a serialized CloudEvent; fails only when the queue is full (the event is
+    /// dropped, counted and logged with its id).
+    pub fn send(&self, delivery: Delivery) -> Result<(), Failure> {
+        self.queue.try_send(delivery).map_err(|error| {
+            let delivery = error.into_inner();
+            self.telemetry.cdevent(Outcome::Error);
+            tracing::warn!(
+                id = %delivery.id,
+                kind = %delivery.kind,
+                rollout = %delivery.rollout,
+                sink = %self.url,
+                "dropped a CDEvent: the queue is full"
+            );
+            Failure {
+                cause: ErrorCause::Server,
+                message: format!(
+                    "{QUEUE} events already wait for the sink; {} {} was dropped",
+                    delivery.kind, delivery.id
+                ),
+            }
         })
     }
 
@@ -101,35 +135,75 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self, mut pending: mpsc::Receiver<Vec<u8>>, mut shutdown: watch::Receiver<bool>) {
+    async fn run(self, mut pending: mpsc::Receiver<Delivery>, mut shutdown: watch::Receiver<bool>) {
         loop {
-            let body = tokio::select! {
-                body = pending.recv() => match body {
-                    Some(body) => body,
+            let delivery = tokio::select! {
+                delivery = pending.recv() => match delivery {
+                    Some(delivery) => delivery,
                     None => return,
                 },
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => break,
             };
-            let outcome = self.deliver(body, &mut shutdown).await;
-            self.telemetry.cdevent(match outcome {
-                Ok(()) => Outcome::Ok,
-                Err(_) => Outcome::Error,
-            });
-            if let Ok(mut guard) = self.failure.lock() {
-                *guard = outcome.err();
+            self.deliver_one(delivery, &mut shutdown).await;
+        }
+        // Stopping: what is queued still goes out, for up to a grace period, one attempt each.
+        let started = tokio::time::Instant::now();
+        let mut drained = 0u32;
+        while started.elapsed() < DRAIN_GRACE {
+            let Ok(delivery) = pending.try_recv() else {
+                break;
+            };
+            let left = DRAIN_GRACE.saturating_sub(started.elapsed());
+            let outcome = tokio::time::timeout(left, self.attempt(delivery.body.clone())).await;
+            match outcome {
+                Ok(Ok(())) => {
+                    drained += 1;
+                    self.telemetry.cdevent(Outcome::Ok);
+                }
+                _ => self.gave_up(&delivery, "the controller stopped before it was delivered"),
             }
         }
+        let mut left = 0u32;
+        while let Ok(delivery) = pending.try_recv() {
+            left += 1;
+            self.gave_up(&delivery, "the controller stopped before it was delivered");
+        }
+        tracing::info!(drained, left, sink = %self.url, "CDEvents queue closed");
+    }
+
+    async fn deliver_one(&self, delivery: Delivery, shutdown: &mut watch::Receiver<bool>) {
+        let outcome = self.deliver(&delivery.body, shutdown).await;
+        match &outcome {
+            Ok(()) => self.telemetry.cdevent(Outcome::Ok),
+            Err(failure) => self.gave_up(&delivery, &failure.message),
+        }
+        if let Ok(mut guard) = self.failure.lock() {
+            *guard = outcome.err();
+        }
+    }
+
+    /// A delivery is given up on: counted, and logged with what names it.
+    fn gave_up(&self, delivery: &Delivery, why: &str) {
+        self.telemetry.cdevent(Outcome::Error);
+        tracing::warn!(
+            id = %delivery.id,
+            kind = %delivery.kind,
+            rollout = %delivery.rollout,
+            sink = %self.url,
+            error = %why,
+            "gave up delivering a CDEvent"
+        );
     }
 
     async fn deliver(
         &self,
-        body: Vec<u8>,
+        body: &[u8],
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Failure> {
         let mut backoff = self.retry.first_backoff;
         let mut last = None;
         for attempt in 1..=self.retry.attempts.max(1) {
-            match self.attempt(body.clone()).await {
+            match self.attempt(body.to_vec()).await {
                 Ok(()) => return Ok(()),
                 Err(failure) => {
                     tracing::debug!(attempt, sink = %self.url, error = %failure.message, "CDEvent delivery failed");
@@ -145,12 +219,10 @@ impl Worker {
             }
             backoff = (backoff * 2).min(self.retry.max_backoff);
         }
-        let failure = last.unwrap_or(Failure {
+        Err(last.unwrap_or(Failure {
             cause: ErrorCause::Server,
             message: "not attempted".into(),
-        });
-        tracing::warn!(sink = %self.url, error = %failure.message, "gave up delivering a CDEvent");
-        Err(failure)
+        }))
     }
 
     async fn attempt(&self, body: Vec<u8>) -> Result<(), Failure> {

@@ -97,6 +97,7 @@ pub struct Telemetry {
     analysis: Family<AnalysisLabels, Counter>,
     leader: Gauge,
     cdevents: Family<DeliveryLabels, Counter>,
+    cdevents_dropped: Counter,
     replica_set_reads: Family<ReadLabels, Counter>,
 }
 
@@ -152,6 +153,12 @@ impl Telemetry {
             "CDEvents delivered to the sink or given up on",
             cdevents.clone(),
         );
+        let cdevents_dropped = Counter::default();
+        registry.register(
+            "cdevents_dropped",
+            "CDEvents given up on after their retries, or refused by a full queue",
+            cdevents_dropped.clone(),
+        );
         let replica_set_reads = Family::<ReadLabels, Counter>::default();
         registry.register(
             "replicaset_reads",
@@ -169,6 +176,7 @@ impl Telemetry {
             analysis,
             leader,
             cdevents,
+            cdevents_dropped,
         }
     }
 
@@ -224,6 +232,9 @@ impl Telemetry {
                 outcome: outcome.as_str(),
             })
             .inc();
+        if outcome == Outcome::Error {
+            self.cdevents_dropped.inc();
+        }
     }
 
     /// Publish a rollout's phase and weight, and count the measurements judged between two

@@ -194,7 +194,55 @@ async fn an_unreachable_cdevents_sink_is_named_but_never_holds_the_rollout_up() 
         })
         .await;
     assert_eq!(status.phase, Some(Phase::Completed));
+    // Every event given up on is counted.
+    let metrics = format!("http://{}/metrics", operator.health.unwrap());
+    eventually("the dropped CDEvents counted", LIMIT, || async {
+        let text = metrics_text(&metrics).await?;
+        let dropped = text
+            .lines()
+            .find_map(|line| line.strip_prefix("kulta_cdevents_dropped_total "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if dropped >= 1.0 { Ok(()) } else { Err(text) }
+    })
+    .await;
     operator.stop().await;
+}
+
+/// A stopping controller delivers what is queued for the sink before it exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_controller_delivers_the_queued_cdevents() {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = std::sync::Arc::clone(&received);
+    // A slow sink: each delivery takes 300 ms, so events queue up behind each other.
+    let sink = serve(move |_, body| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        if let Ok(event) = serde_json::from_slice::<serde_json::Value>(&body) {
+            log.lock()
+                .unwrap()
+                .push(event["id"].as_str().unwrap_or_default().to_string());
+        }
+        (StatusCode::ACCEPTED, String::new())
+    })
+    .await;
+    let cluster = Cluster::start().await;
+    cluster.canary_services(true).await;
+    half_canary(&cluster, None).await;
+    let operator = start_operator(
+        &cluster,
+        options(None, Some(format!("http://{sink}/events"))),
+    )
+    .await;
+    cluster.settled().await;
+    let v2 = cluster.ship("web:2").await;
+    cluster.stable_on(&v2).await;
+    // deployed + published for v1, deployed + upgraded + published for v2.
+    operator.stop().await;
+    let got = received.lock().unwrap().len();
+    assert!(
+        got >= 5,
+        "{got} CDEvents delivered before the controller stopped"
+    );
 }
 
 /// A Prometheus that answers each query with something no measurement is: huge, infinite,

@@ -41,6 +41,9 @@ async fn kulta_run_logs_json_obeys_the_plugin_and_hands_the_lease_back_on_sigter
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, cluster.sim.kubeconfig()).unwrap();
+    // A token with a value no log may carry (debug logs on, to look hard).
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken-that-must-not-leak\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kulta"))
         .args([
             "run",
@@ -52,9 +55,10 @@ async fn kulta_run_logs_json_obeys_the_plugin_and_hands_the_lease_back_on_sigter
             "--lease-duration=3s",
             "--renew-deadline=2s",
             "--retry-period=300ms",
+            &format!("--prometheus-token-file={}", token.display()),
         ])
         .env("KUBECONFIG", &kubeconfig)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "debug")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -125,5 +129,9 @@ async fn kulta_run_logs_json_obeys_the_plugin_and_hands_the_lease_back_on_sigter
     assert!(
         logs.iter().any(|l| l.contains("released the lease")),
         "{logs:#?}"
+    );
+    assert!(
+        logs.iter().all(|l| !l.contains("t0ken-that-must-not-leak")),
+        "the Prometheus token leaked into the logs"
     );
 }

@@ -31,12 +31,7 @@ async fn a_deleted_rollout_leaves_no_metric_series_and_no_open_trace_file() {
     }
     let metrics = format!("http://{}/metrics", operator.health.unwrap());
     eventually("every rollout has its series", LIMIT, || async {
-        let text = reqwest::get(&metrics)
-            .await
-            .map_err(|e| e.to_string())?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
+        let text = metrics_text(&metrics).await?;
         let all = names
             .iter()
             .all(|n| text.contains(&format!("rollout=\"{n}\"")));
@@ -52,12 +47,7 @@ async fn a_deleted_rollout_leaves_no_metric_series_and_no_open_trace_file() {
             .unwrap();
     }
     eventually("no series of a deleted rollout", LIMIT, || async {
-        let text = reqwest::get(&metrics)
-            .await
-            .map_err(|e| e.to_string())?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
+        let text = metrics_text(&metrics).await?;
         let left: Vec<_> = text
             .lines()
             .filter(|l| {

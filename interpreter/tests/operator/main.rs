@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod binary;
 mod canary;
+mod faults;
 mod forgetting;
 mod leadership;
 mod prometheus_auth;

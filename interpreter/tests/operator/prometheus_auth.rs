@@ -122,12 +122,31 @@ async fn the_token_comes_from_a_file() {
     std::fs::write(&path, "from-file\n").unwrap();
     let cluster = Cluster::start().await;
     analysed_canary(&cluster, &prometheus).await;
-    let mut options = options(None, None);
+    let traces = tempfile::tempdir().unwrap();
+    let mut options = options(Some(traces.path()), None);
     options.settings.prometheus_token = Some(TokenSource::File(path));
     let operator = start_operator(&cluster, options).await;
     cluster.settled().await;
     let v2 = cluster.ship("web:2").await;
-    cluster.stable_on(&v2).await;
+    let done = cluster.stable_on(&v2).await;
     assert!(seen.lock().unwrap().iter().all(|h| h == "Bearer from-file"));
+    // The token appears nowhere KULTA writes: not in the trace, the status or any Event.
+    for entry in std::fs::read_dir(traces.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.is_empty());
+        assert!(!text.contains("from-file"), "the token leaked into a trace");
+    }
+    let status = serde_json::to_string(&done).unwrap();
+    assert!(
+        !status.contains("from-file"),
+        "the token leaked into the status"
+    );
+    for event in cluster.events().await {
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(
+            !text.contains("from-file"),
+            "the token leaked into an Event: {text}"
+        );
+    }
     operator.stop().await;
 }

@@ -7,19 +7,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-async fn paused_canary_cluster() -> Cluster {
-    let cluster = Cluster::start().await;
-    cluster.canary_services(true).await;
-    cluster
-        .rollout(
-            4,
-            "web:1",
-            canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({})),
-        )
-        .await;
-    cluster
-}
-
 async fn canary_paused_at_half(cluster: &Cluster, revision: &str) {
     cluster
         .status_until("the canary paused at 50%", LIMIT, |s| {

@@ -11,7 +11,7 @@ use kulta::Phase;
 use kulta_apisim::faults::{Fault, FaultRule, Verb};
 use kulta_apisim::selector::Selector;
 use kulta_apisim::store::Store;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::*;
 
@@ -76,15 +76,7 @@ fn stranded(store: &Mutex<Store>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_revision_mid_canary_never_sends_traffic_to_unready_pods_while_route_writes_fail()
 {
-    let cluster = Cluster::start().await;
-    cluster.canary_services(true).await;
-    cluster
-        .rollout(
-            4,
-            "web:1",
-            canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({})),
-        )
-        .await;
+    let cluster = paused_canary_cluster().await;
     let operator = start_operator(&cluster, options(None, None)).await;
     cluster.settled().await;
     let v2 = cluster.ship("web:2").await;

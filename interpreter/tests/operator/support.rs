@@ -358,31 +358,28 @@ impl Cluster {
             .and_then(|s| s.get(kulta::POD_TEMPLATE_HASH_LABEL).cloned())
     }
 
-    /// Reasons of the Events recorded on the Rollout.
-    pub async fn event_reasons(&self) -> Vec<String> {
+    /// The Events recorded in the namespace.
+    pub async fn events(&self) -> Vec<k8s_openapi::api::events::v1::Event> {
         let events: Api<k8s_openapi::api::events::v1::Event> =
             Api::namespaced(self.client.clone(), NS);
-        events
-            .list(&ListParams::default())
+        events.list(&ListParams::default()).await.unwrap().items
+    }
+
+    /// Reasons of the Events recorded on the Rollout.
+    pub async fn event_reasons(&self) -> Vec<String> {
+        self.events()
             .await
-            .unwrap()
-            .items
             .into_iter()
-            .filter_map(|event| event.reason)
+            .filter_map(|e| e.reason)
             .collect()
     }
 
     /// Notes of the Events recorded on the Rollout, one per Event object.
     pub async fn event_notes(&self) -> Vec<String> {
-        let events: Api<k8s_openapi::api::events::v1::Event> =
-            Api::namespaced(self.client.clone(), NS);
-        events
-            .list(&ListParams::default())
+        self.events()
             .await
-            .unwrap()
-            .items
             .into_iter()
-            .filter_map(|event| event.note)
+            .filter_map(|e| e.note)
             .collect()
     }
 }
@@ -664,4 +661,28 @@ pub fn validate_cdevent(cloud_event: &Value) -> Result<(), Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// A canary of 4 pods over the route `web`: 50%, then a pause until promoted.
+pub async fn paused_canary_cluster() -> Cluster {
+    let cluster = Cluster::start().await;
+    cluster.canary_services(true).await;
+    cluster
+        .rollout(
+            4,
+            "web:1",
+            canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({})),
+        )
+        .await;
+    cluster
+}
+
+/// The text of the operator's `/metrics`.
+pub async fn metrics_text(url: &str) -> Result<String, String> {
+    reqwest::get(url)
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())
 }

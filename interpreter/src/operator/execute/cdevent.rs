@@ -22,5 +22,10 @@ pub fn emit(ctx: &Context, event: &CdEvent) -> Result<(), EffectFailure> {
         cause: ErrorCause::Invalid,
         message: error.to_string(),
     })?;
-    sink.send(body)
+    sink.send(crate::operator::sink::Delivery {
+        id: event.id.clone(),
+        kind: crate::cdevents::type_name(event.kind).to_string(),
+        rollout: event.subject_id.clone(),
+        body,
+    })
 }

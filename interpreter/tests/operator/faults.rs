@@ -1,0 +1,86 @@
+//! The fault matrix, end to end: the real operator against the API simulator while a share of
+//! every API request fails (500, 409, 429, timeouts) and watches are cut.
+
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use kulta::Phase;
+use kulta_apisim::faults::{Fault, FaultRule};
+use serde_json::json;
+
+use crate::support::*;
+
+/// Ship an image through requests that may fail: try until the patch lands (bounded).
+async fn ship_despite_faults(cluster: &Cluster, image: &str) -> String {
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}});
+    let rollouts = cluster.rollouts();
+    let params = PatchParams::default();
+    let patch = Patch::Merge(&patch);
+    for _ in 0..50 {
+        let attempt = rollouts.patch("web", &params, &patch);
+        if let Ok(Ok(rollout)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            return kulta::pod_template_hash(&rollout.spec.template);
+        }
+    }
+    panic!("the image could not be shipped in 50 attempts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_completes_while_a_share_of_api_requests_fail_and_watches_are_cut() {
+    let cluster = paused_canary_cluster().await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    // About 17 % of all requests fail: every 13th a 500, every 17th a 409, every 19th a 429,
+    // every 23rd hangs 2 s and then answers 504.
+    cluster
+        .sim
+        .inject(FaultRule::new(None, None, Fault::Fail(500)).every(13));
+    cluster
+        .sim
+        .inject(FaultRule::new(None, None, Fault::Fail(409)).every(17));
+    cluster
+        .sim
+        .inject(FaultRule::new(None, None, Fault::Fail(429)).every(19));
+    let hang = Fault::Timeout(Duration::from_secs(2));
+    cluster
+        .sim
+        .inject(FaultRule::new(None, None, hang).every(23));
+    let v2 = ship_despite_faults(&cluster, "web:2").await;
+    // The canary comes up while the faults go on and watches are cut every second (bounded:
+    // at most 60 s; the test's own reads may fail too and are simply tried again).
+    let mut reached = None;
+    let rollouts = cluster.rollouts();
+    for second in 0..60 {
+        cluster.sim.cut_watches();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let read = tokio::time::timeout(Duration::from_secs(3), rollouts.get_status("web"));
+        if let Ok(Ok(rollout)) = read.await
+            && let Some(status) = rollout.status
+            && status.phase == Some(Phase::Paused)
+            && status.canary_revision.as_deref() == Some(v2.as_str())
+            && status.observed_weight == Some(50)
+        {
+            reached = Some(second);
+            break;
+        }
+    }
+    let reached = reached.expect("the canary reached 50% while a sixth of requests failed");
+    cluster.sim.clear_faults();
+    let status = cluster.status().await;
+    assert_eq!(status.current_weight, 50, "reached after {reached} s");
+    cluster.weights_become(50, 50).await;
+    kulta_interpreter::cli::control::request(
+        cluster.client.clone(),
+        NS,
+        "web",
+        kulta::RequestAction::Promote,
+    )
+    .await
+    .unwrap();
+    cluster.stable_on(&v2).await;
+    assert_eq!(cluster.weights().await.0, (Some(100), Some(0)));
+    let replicas = cluster.replicas().await;
+    assert!(replicas.contains(&(v2.clone(), 4)), "{replicas:?}");
+    operator.stop().await;
+}
