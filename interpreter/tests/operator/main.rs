@@ -9,6 +9,7 @@ mod canary;
 mod faults;
 mod forgetting;
 mod leadership;
+mod outbox;
 mod prometheus_auth;
 mod requests;
 mod safety;
