@@ -144,7 +144,7 @@ pub struct MetricQuery {
 }
 
 /// A CDEvent (spec 0.5.1) to emit; the interpreter turns it into a CloudEvent.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CdEvent {
     /// Deterministic id, so receivers can de-duplicate after a controller restart.
@@ -161,11 +161,12 @@ pub struct CdEvent {
     pub revision: String,
     /// When it happened (`Observations::now`).
     #[serde(with = "crate::time")]
+    #[schemars(with = "DateTime<Utc>")]
     pub timestamp: DateTime<Utc>,
 }
 
 /// CDEvents service event types.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CdEventKind {
     /// `dev.cdevents.service.deployed`: a new revision starts.

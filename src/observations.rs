@@ -40,6 +40,13 @@ pub struct Observations {
     /// what is wrong in a condition and an Event; the effects themselves are decided again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub effect_errors: Vec<EffectError>,
+    /// Whether CDEvents go to a sink: only then does the status keep an outbox of them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cdevents_sink: bool,
+    /// CDEvent ids the sink acknowledged (or that were given up on) since the last step: they
+    /// leave the outbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cdevents_delivered: Vec<String>,
     /// CDEvents environment id; the namespace when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cdevents_environment: Option<String>,

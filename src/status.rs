@@ -62,6 +62,11 @@ pub struct RolloutStatus {
     /// Token of the last control request handled, so each is handled exactly once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request_token: Option<String>,
+    /// CDEvents decided but not yet acknowledged by the sink (an outbox): they survive a
+    /// controller restart, are re-sent byte for byte, and leave once delivered or given up.
+    /// Kept only when a sink is configured; at most [`OUTBOX_LIMIT`], the oldest dropped first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cdevents_outbox: Vec<crate::effect::CdEvent>,
     /// Traffic each revision was observed carrying, for the scale-down delay.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traffic: Vec<RevisionTraffic>,
@@ -103,6 +108,9 @@ fn is_false(value: &bool) -> bool {
 fn is_zero(value: &u32) -> bool {
     *value == 0
 }
+
+/// The most CDEvents the outbox keeps; beyond, the oldest are dropped.
+pub const OUTBOX_LIMIT: usize = 64;
 
 /// Where a rollout stands.
 #[derive(

@@ -134,6 +134,7 @@ status_changes! {
     background_analysis: Option<crate::status::AnalysisRun>,
     gate_analysis: Option<crate::status::AnalysisRun>,
     last_request_token: Option<String>,
+    cdevents_outbox: Vec<crate::effect::CdEvent>,
     traffic: Vec<crate::status::RevisionTraffic>,
     last_request_ignored: Option<String>,
     attempt: u32,

@@ -76,19 +76,26 @@ fn every_example_parses_and_validates() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        // As kubectl does: YAML to JSON, then the typed object (serde YAML crates only read
-        // enum variants written as YAML tags).
-        let value: serde_json::Value =
-            serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let rollout: Rollout =
-            serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let plan =
-            kulta::validate(&rollout.spec).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        seen.push(match plan.strategy {
-            kulta::validate::StrategyPlan::Canary(_) => "canary",
-            kulta::validate::StrategyPlan::BlueGreen(_) => "blueGreen",
-            kulta::validate::StrategyPlan::Simple(_) => "simple",
-        });
+        // An example may hold the objects around its Rollout (Services, an HTTPRoute) as more
+        // YAML documents; the Rollouts among them are checked here.
+        for document in serde_yaml_ng::Deserializer::from_str(&text) {
+            // As kubectl does: YAML to JSON, then the typed object (serde YAML crates only
+            // read enum variants written as YAML tags).
+            let value = <serde_json::Value as serde::Deserialize>::deserialize(document)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if value["kind"] != "Rollout" {
+                continue;
+            }
+            let rollout: Rollout =
+                serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let plan = kulta::validate(&rollout.spec)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen.push(match plan.strategy {
+                kulta::validate::StrategyPlan::Canary(_) => "canary",
+                kulta::validate::StrategyPlan::BlueGreen(_) => "blueGreen",
+                kulta::validate::StrategyPlan::Simple(_) => "simple",
+            });
+        }
     }
     seen.sort();
     assert_eq!(seen, ["blueGreen", "canary", "simple"]);

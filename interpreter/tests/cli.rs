@@ -156,3 +156,79 @@ fn crd_prints_the_committed_crd() {
             .unwrap();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
 }
+
+/// The elements of an SVG with this `data-series`.
+fn series<'a>(svg: &'a roxmltree::Document<'a>, name: &str) -> Vec<roxmltree::Node<'a, 'a>> {
+    svg.descendants()
+        .filter(|node| node.attribute("data-series") == Some(name))
+        .collect()
+}
+
+#[test]
+fn simulate_svg_draws_weights_steps_measurements_bounds_and_the_rollback() {
+    let path = scenario("canary-error-rate-goes-bad-and-traffic-returns-to-stable.yaml");
+    let svg_path = scratch("rollback.svg");
+    let output = kulta(&[
+        "simulate",
+        path.to_str().unwrap(),
+        "--svg",
+        svg_path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let text = std::fs::read_to_string(&svg_path).unwrap();
+    let svg = roxmltree::Document::parse(&text).expect("well-formed XML");
+    assert_eq!(svg.root_element().tag_name().name(), "svg");
+    let weights = series(&svg, "weight");
+    assert_eq!(weights.len(), 2, "one line per revision (stable, canary)");
+    for line in &weights {
+        let points = line.attribute("points").unwrap();
+        assert!(points.split(' ').count() >= 2, "{points}");
+    }
+    assert!(!series(&svg, "step").is_empty(), "steps are marked");
+    assert!(!series(&svg, "pause").is_empty(), "the pause is shaded");
+    let measurements = series(&svg, "measurement");
+    assert!(!measurements.is_empty(), "measurements are drawn");
+    assert!(
+        measurements
+            .iter()
+            .all(|m| m.attribute("data-metric") == Some("error-rate")),
+    );
+    let bounds = series(&svg, "bound");
+    assert_eq!(bounds.len(), 1, "the error-rate bound");
+    let rollback = series(&svg, "rollback");
+    assert_eq!(rollback.len(), 1, "the rollback moment");
+    assert!(text.contains("rollback: AnalysisFailed"), "{text}");
+    // A failed measurement is drawn outside the bound (a cross), a passing one inside (a dot).
+    assert!(measurements.iter().any(|m| m.tag_name().name() == "path"));
+}
+
+#[test]
+fn replay_svg_draws_the_recorded_run() {
+    let trace = record("canary-error-rate-goes-bad-and-traffic-returns-to-stable.yaml");
+    let svg_path = scratch("replayed.svg");
+    let output = kulta(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--quiet",
+        "--svg",
+        svg_path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let text = std::fs::read_to_string(&svg_path).unwrap();
+    let svg = roxmltree::Document::parse(&text).expect("well-formed XML");
+    assert_eq!(series(&svg, "weight").len(), 2);
+    assert_eq!(series(&svg, "rollback").len(), 1);
+    assert!(!series(&svg, "measurement").is_empty());
+}
+
+#[test]
+fn the_committed_example_svg_shows_a_rollback() {
+    // Drawn by: kulta simulate examples/scenarios/canary-error-rate-goes-bad-at-night.yaml
+    //           --svg docs/canary-rollback.svg
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/canary-rollback.svg");
+    let text = std::fs::read_to_string(path).unwrap();
+    let svg = roxmltree::Document::parse(&text).expect("well-formed XML");
+    assert_eq!(series(&svg, "weight").len(), 2);
+    assert_eq!(series(&svg, "rollback").len(), 1);
+    assert!(!series(&svg, "measurement").is_empty());
+}

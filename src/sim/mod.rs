@@ -247,6 +247,8 @@ impl World {
             rollout: self.rollout.clone(),
             request: self.request.clone(),
             request_error: None,
+            cdevents_sink: false,
+            cdevents_delivered: Vec::new(),
             replica_sets: self
                 .replica_sets
                 .iter()

@@ -95,13 +95,11 @@ fn serving_weight(cx: &Cx<'_>, plan: &CanaryPlan) -> i32 {
         return canary_can;
     }
     let stable_can = capacity(cx.ready(cx.service_revision(routing.stable_service)));
-    let observed = cx
-        .obs
-        .http_route
-        .as_ref()
-        .and_then(|route| route.weight_of(routing.canary_service))
-        .unwrap_or(current)
-        .clamp(0, 100);
+    let observed = if cx.obs.http_route.is_some() {
+        super::traffic::route_share(cx, routing.canary_service)
+    } else {
+        current
+    };
     if canary_ready <= 0 {
         // Nothing serves on the canary: everything goes to stable's ready pods.
         return canary_can;

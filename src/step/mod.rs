@@ -126,6 +126,12 @@ impl<'a> Cx<'a> {
         let mut status = prior.clone();
         status.observed_generation = Some(obs.rollout.generation);
         status.clear_condition(ConditionType::InvalidSpec);
+        if !obs.cdevents_sink {
+            status.cdevents_outbox.clear();
+        }
+        status
+            .cdevents_outbox
+            .retain(|event| !obs.cdevents_delivered.contains(&event.id));
         // A status edited by hand may hold any number; a weight is a percentage.
         status.current_weight = status.current_weight.clamp(0, 100);
         if status.phase == Some(Phase::Initializing) {
@@ -214,7 +220,7 @@ impl<'a> Cx<'a> {
             .and_then(|pod| pod.containers.first())
             .and_then(|container| container.image.as_deref())
             .unwrap_or_default();
-        self.cdevents.push(CdEvent {
+        let event = CdEvent {
             id: cdevents::event_id(&rollout.uid, revision, &transition),
             kind,
             subject_id: format!("{}/{}", rollout.namespace, rollout.name),
@@ -226,7 +232,16 @@ impl<'a> Cx<'a> {
             artifact_id: cdevents::image_purl(image),
             revision: revision.to_string(),
             timestamp: self.obs.now,
-        });
+        };
+        if self.obs.cdevents_sink {
+            let outbox = &mut self.status.cdevents_outbox;
+            if !outbox.iter().any(|kept| kept.id == event.id) {
+                outbox.push(event.clone());
+            }
+            let excess = outbox.len().saturating_sub(crate::status::OUTBOX_LIMIT);
+            outbox.drain(..excess);
+        }
+        self.cdevents.push(event);
     }
 
     /// Take the new request for the strategy to handle.

@@ -15,6 +15,23 @@ use super::{Cx, pods_for};
 /// needs at least one pod.
 const UNWEIGHTED_SHARE: i32 = 1;
 
+/// A routed backend's share of the route (percent): its weight over the sum of the stable and
+/// canary weights (Gateway API weights are relative). 0 without routing or a route.
+pub(crate) fn route_share(cx: &Cx<'_>, service: &str) -> i32 {
+    let Some(routing) = cx.plan.routing() else {
+        return 0;
+    };
+    let route = cx.obs.http_route.as_ref();
+    let raw = |s: &str| route.and_then(|r| r.weight_of(s)).unwrap_or(0).max(0);
+    let total = i64::from(raw(routing.stable_service)) + i64::from(raw(routing.canary_service));
+    let ours = service == routing.stable_service || service == routing.canary_service;
+    if !ours || total <= 0 {
+        return 0;
+    }
+    let share = (i64::from(raw(service)) * 100 + total - 1) / total;
+    i32::try_from(share.min(100)).unwrap_or(100)
+}
+
 /// The share of traffic (percent) a Service KULTA points is observed carrying: its backend's
 /// weight in the route, at least one pod's worth while the header rule sends requests to it,
 /// and one pod's worth for a Service outside any route. 0 for Services the strategy does not
@@ -24,15 +41,10 @@ pub(crate) fn service_share(cx: &Cx<'_>, service: &str) -> i32 {
         StrategyPlan::Canary(canary) => match &canary.routing {
             Some(routing) => {
                 let route = cx.obs.http_route.as_ref();
-                let weight =
-                    if service == routing.stable_service || service == routing.canary_service {
-                        route.and_then(|r| r.weight_of(service)).unwrap_or(0)
-                    } else {
-                        0
-                    };
+                // Route weights are relative: a backend carries its share of their sum.
+                let weight = route_share(cx, service);
                 let header = service == routing.canary_service
                     && route.is_some_and(|r| r.header_route.is_some());
-                let weight = weight.clamp(0, 100);
                 if header {
                     weight.max(UNWEIGHTED_SHARE)
                 } else {

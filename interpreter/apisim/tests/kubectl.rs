@@ -95,10 +95,13 @@ async fn kubectl_applies_gets_patches_watches_and_deletes() {
         home: dir.clone(),
     };
     let (crd, example) = (repo("deploy/crd.yaml"), repo("examples/canary.yaml"));
+    // The canary example carries its HTTPRoute, whose CRD KULTA vendors.
+    let route_crd = repo("deploy/gateway-api/httproute-crd.yaml");
     let namespace = namespace.to_string_lossy().into_owned();
     tokio::task::spawn_blocking(move || {
         kubectl.run(&["apply", "-f", &namespace]);
         kubectl.run(&["apply", "-f", &crd]);
+        kubectl.run(&["apply", "-f", &route_crd]);
         let applied = kubectl.run(&["apply", "-f", &example]);
         assert!(
             applied.contains("rollout.kulta.io/checkout created"),
@@ -222,10 +225,15 @@ spec:
 /// The namespaces of the examples.
 const NAMESPACES: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: jobs\n";
 
-/// `examples/canary.yaml` with `extra` (YAML) added under its spec.
+/// `examples/canary.yaml` with `extra` (YAML) added under the Rollout's spec.
 fn canary_with(extra: &str) -> String {
     let example = std::fs::read_to_string(repo("examples/canary.yaml")).unwrap();
-    example.replacen("spec:\n", &format!("spec:\n{extra}"), 1)
+    let rollout = example.find("kind: Rollout").unwrap();
+    let (before, after) = example.split_at(rollout);
+    format!(
+        "{before}{}",
+        after.replacen("\nspec:\n", &format!("\nspec:\n{extra}"), 1)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,6 +254,7 @@ async fn the_install_kustomization_applies_as_written_and_reapplies_unchanged() 
     )
     .await;
     let (deploy, monitoring) = (repo("deploy"), repo("deploy/monitoring"));
+    let route_crd = repo("deploy/gateway-api/httproute-crd.yaml");
     tokio::task::spawn_blocking(move || {
         let applied = kubectl.run(&["apply", "-k", &deploy]);
         for created in [
@@ -279,6 +288,7 @@ async fn the_install_kustomization_applies_as_written_and_reapplies_unchanged() 
         assert_eq!(deployment, "ghcr.io/kulta/kulta:0.1.0");
 
         kubectl.run(&["apply", "-f", &dir.join("shop.yaml").to_string_lossy()]);
+        kubectl.run(&["apply", "-f", &route_crd]);
         for example in [
             "examples/canary.yaml",
             "examples/blue-green.yaml",
@@ -327,9 +337,11 @@ async fn a_server_dry_run_creates_nothing() {
     }
     let (sim, kubectl, dir) = setup("dry-run", &[("shop.yaml", SHOP)]).await;
     let (crd, example) = (repo("deploy/crd.yaml"), repo("examples/canary.yaml"));
+    let route_crd = repo("deploy/gateway-api/httproute-crd.yaml");
     tokio::task::spawn_blocking(move || {
         kubectl.run(&["apply", "-f", &dir.join("shop.yaml").to_string_lossy()]);
         kubectl.run(&["apply", "-f", &crd]);
+        kubectl.run(&["apply", "-f", &route_crd]);
         let dry = kubectl.run(&["apply", "--dry-run=server", "-f", &example]);
         assert!(
             dry.contains("rollout.kulta.io/checkout created (server dry run)"),
@@ -362,9 +374,11 @@ async fn strict_field_validation_names_the_unknown_field_and_warn_lets_it_throug
     let bogus = canary_with("  bogus: 1\n");
     let (sim, kubectl, dir) = setup("strict", &[("shop.yaml", SHOP), ("bogus.yaml", &bogus)]).await;
     let crd = repo("deploy/crd.yaml");
+    let route_crd = repo("deploy/gateway-api/httproute-crd.yaml");
     tokio::task::spawn_blocking(move || {
         kubectl.run(&["apply", "-f", &dir.join("shop.yaml").to_string_lossy()]);
         kubectl.run(&["apply", "-f", &crd]);
+        kubectl.run(&["apply", "-f", &route_crd]);
         let file = dir.join("bogus.yaml").to_string_lossy().into_owned();
         let refused = kubectl.fails(&["apply", "-f", &file]);
         assert!(
@@ -401,9 +415,11 @@ async fn kubectl_prints_the_field_path_of_a_violation() {
     )
     .await;
     let (crd, example) = (repo("deploy/crd.yaml"), repo("examples/canary.yaml"));
+    let route_crd = repo("deploy/gateway-api/httproute-crd.yaml");
     tokio::task::spawn_blocking(move || {
         kubectl.run(&["apply", "-f", &dir.join("shop.yaml").to_string_lossy()]);
         kubectl.run(&["apply", "-f", &crd]);
+        kubectl.run(&["apply", "-f", &route_crd]);
         kubectl.run(&["apply", "-f", &example]);
         // `kubectl patch` reports a 422 from its causes alone.
         let refused = kubectl.fails(&[
@@ -471,9 +487,11 @@ async fn kubectl_scale_rollout_sets_its_replicas() {
     }
     let (sim, kubectl, dir) = setup("scale", &[("shop.yaml", SHOP)]).await;
     let (crd, example) = (repo("deploy/crd.yaml"), repo("examples/canary.yaml"));
+    let route_crd = repo("deploy/gateway-api/httproute-crd.yaml");
     tokio::task::spawn_blocking(move || {
         kubectl.run(&["apply", "-f", &dir.join("shop.yaml").to_string_lossy()]);
         kubectl.run(&["apply", "-f", &crd]);
+        kubectl.run(&["apply", "-f", &route_crd]);
         kubectl.run(&["apply", "-f", &example]);
         let scaled = kubectl.run(&["scale", "rollout", "checkout", "-n", "shop", "--replicas=9"]);
         assert!(

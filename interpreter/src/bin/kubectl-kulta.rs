@@ -8,5 +8,5 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    kulta_interpreter::cli::main()
+    kulta_interpreter::cli::main_as(kulta_interpreter::cli::Program::Plugin)
 }

@@ -1,17 +1,27 @@
 //! The `kulta` command line: offline commands that read files and print to a writer, the
 //! operator (`run`), and the commands for people that talk to a cluster.
 
+pub mod cluster;
 pub mod control;
+pub mod crds;
+pub mod demo;
+pub mod get;
 pub mod replay;
 pub mod run;
 pub mod simulate;
+pub mod svg;
+pub mod view;
+pub mod wait;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kulta::RequestAction;
+
+use cluster::{ControlError, Session, parse_timeout};
 
 /// KULTA progressive delivery controller.
 #[derive(Parser)]
@@ -21,10 +31,22 @@ struct Cli {
     command: Command,
 }
 
+/// What `kubectl kulta --help` says: the plugin, not the binary.
+const PLUGIN_ABOUT: &str = "KULTA progressive delivery, as a kubectl plugin: look at Rollouts \
+(kulta.io/v1alpha1) and ask them to promote, abort, retry, pause or resume, in the namespace of \
+your kubeconfig context unless -n says otherwise. Example: kubectl kulta get rollout web -w";
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole product on an embedded simulated cluster: a canary that completes, then
+    /// one that rolls back on a bad error rate. No cluster needed; finishes by itself.
+    Demo(demo::DemoArgs),
     /// Print the Rollout CustomResourceDefinition as YAML.
-    Crd,
+    Crd {
+        /// Print the Gateway API HTTPRoute CRD instead (as vendored in deploy/gateway-api/).
+        #[arg(long)]
+        httproute: bool,
+    },
     /// Run a scenario file on virtual time and print its timeline.
     Simulate {
         /// The scenario (YAML).
@@ -35,6 +57,9 @@ enum Command {
         /// Print the timeline as JSON.
         #[arg(long)]
         json: bool,
+        /// Also draw the run as an SVG timeline here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
     /// Run `step` again over a recorded trace and print the timeline.
     Replay {
@@ -49,131 +74,230 @@ enum Command {
         /// Print only the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Also draw the run as an SVG timeline here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
     /// Run the operator until SIGTERM.
     Run(Box<run::RunArgs>),
-    /// List rollouts.
-    Get {
-        /// Namespace (all when absent).
-        #[arg(long, short)]
-        namespace: Option<String>,
-    },
-    /// Show a rollout's status; with --watch, follow it until it completes or fails.
+    /// List rollouts, or show one as a live tree (`get rollout NAME --watch`).
+    Get(GetArgs),
+    /// Show a rollout's status; with --wait, follow it until it completes (exit 0), is rolled
+    /// back (1), needs a person (3), has an invalid spec (2) or the timeout passes (124).
     Status {
         /// Rollout name.
         name: String,
-        /// Namespace.
-        #[arg(long, short, default_value = "default")]
-        namespace: String,
-        /// Follow changes.
+        /// Namespace (the kubeconfig context's when absent).
         #[arg(long, short)]
-        watch: bool,
+        namespace: Option<String>,
+        /// Follow the rollout until it finishes or needs a person.
+        #[arg(long, short, visible_alias = "watch")]
+        wait: bool,
+        /// Give up waiting after this long (exit 124).
+        #[arg(long, default_value = "10m")]
+        timeout: String,
     },
     /// Skip the current pause or step (with --full: every remaining step and analysis).
     Promote {
-        /// Rollout name.
-        name: String,
-        /// Namespace.
-        #[arg(long, short, default_value = "default")]
-        namespace: String,
+        #[command(flatten)]
+        request: RequestArgs,
         /// Promote all the way.
         #[arg(long)]
         full: bool,
     },
     /// Roll back now.
-    Abort(Target),
+    Abort(RequestArgs),
     /// Start a failed rollout again from the first step.
-    Retry(Target),
+    Retry(RequestArgs),
     /// Hold the rollout where it is.
-    Pause(Target),
+    Pause(RequestArgs),
     /// Release a pause, or measure an inconclusive analysis again.
-    Resume(Target),
+    Resume(RequestArgs),
 }
 
-/// A rollout named on the command line.
+/// The kinds `kulta get` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Kind {
+    /// Rollouts (also `rollouts`, `ro`).
+    #[value(alias = "rollouts", alias = "ro")]
+    Rollout,
+}
+
+/// `kulta get [rollout [NAME]]`.
 #[derive(clap::Args)]
-struct Target {
+struct GetArgs {
+    /// What to get: `rollout` (or `rollouts`, `ro`).
+    kind: Option<Kind>,
+    /// One rollout, shown as a tree.
+    name: Option<String>,
+    /// Namespace (the kubeconfig context's when absent).
+    #[arg(long, short)]
+    namespace: Option<String>,
+    /// List rollouts in every namespace.
+    #[arg(long, short = 'A')]
+    all_namespaces: bool,
+    /// Print the list as JSON, YAML, or a wider table.
+    #[arg(long, short)]
+    output: Option<get::Output>,
+    /// Redraw the tree of one rollout as it changes.
+    #[arg(long, short)]
+    watch: bool,
+    /// Stop watching after this long (default: until interrupted).
+    #[arg(long)]
+    timeout: Option<String>,
+}
+
+/// A rollout named on the command line, and whether to wait for the request to be handled.
+#[derive(clap::Args)]
+struct RequestArgs {
     /// Rollout name.
     name: String,
-    /// Namespace.
-    #[arg(long, short, default_value = "default")]
-    namespace: String,
+    /// Namespace (the kubeconfig context's when absent).
+    #[arg(long, short)]
+    namespace: Option<String>,
+    /// Wait until the operator handled the request and say what happened (exit 1 when it was
+    /// ignored, 124 on timeout).
+    #[arg(long)]
+    wait: bool,
+    /// Give up waiting after this long.
+    #[arg(long, default_value = "2m")]
+    timeout: String,
+}
+
+/// Which program the command line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// `kulta`.
+    Kulta,
+    /// `kubectl-kulta`, run by kubectl as `kubectl kulta`.
+    Plugin,
 }
 
 /// Parse the command line and run the command; the exit code says how it went (0 ok, 1 found
-/// what it looks for, 2 bad input or failure).
+/// what it looks for or rolled back, 2 bad input or failure, 3 needs a person, 124 timed out).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let result = match cli.command {
-        Command::Crd => crd(&mut out),
+    main_as(Program::Kulta)
+}
+
+/// [`main`] for the given program: the plugin's help describes the plugin.
+pub fn main_as(program: Program) -> ExitCode {
+    let command = match program {
+        Program::Kulta => Cli::command(),
+        Program::Plugin => Cli::command()
+            .name("kubectl-kulta")
+            .bin_name("kubectl kulta")
+            .about(PLUGIN_ABOUT),
+    };
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    // Only the views for people are coloured (plain when piped); the offline commands write
+    // their output untouched, without the cost of scanning it for escape codes.
+    let coloured = matches!(cli.command, Command::Demo(_) | Command::Get(_));
+    let (result, flushed) = if coloured {
+        let mut out = std::io::BufWriter::new(anstream::AutoStream::auto(std::io::stdout().lock()));
+        let result = dispatch(cli.command, &mut out);
+        (result, out.flush())
+    } else {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let result = dispatch(cli.command, &mut out);
+        (result, out.flush())
+    };
+    match (result, flushed) {
+        (Ok(outcome), Ok(())) => outcome.exit_code(),
+        (Err(error), _) => report(&error),
+        (_, Err(error)) => report(&CliError::Output(error)),
+    }
+}
+
+fn dispatch(command: Command, out: &mut impl Write) -> Result<Outcome, CliError> {
+    match command {
+        Command::Demo(args) => on_runtime(async move { Ok(demo::demo(&args, out).await?) }),
+        Command::Crd { httproute } => crd(httproute, out),
         Command::Simulate {
             scenario,
             trace,
             json,
+            svg,
         } => {
             let format = if json {
                 simulate::Format::Json
             } else {
                 simulate::Format::Text
             };
-            simulate::simulate(&scenario, trace.as_deref(), format, &mut out)
+            simulate::simulate(&scenario, trace.as_deref(), svg.as_deref(), format, out)
         }
         Command::Replay {
             trace,
             verify,
             json,
             quiet,
+            svg,
         } => {
             let options = replay::Options {
                 verify,
                 json,
                 quiet,
             };
-            replay::replay(&trace, options, &mut out)
+            let outcome = replay::replay(&trace, options, out)?;
+            if let Some(svg) = svg {
+                svg::replay_to_file(&trace, &svg)?;
+            }
+            Ok(outcome)
         }
         Command::Run(args) => on_runtime(async move {
             run::run(&args).await?;
             Ok(Outcome::Ok)
         }),
-        Command::Get { namespace } => on_runtime(async {
-            let client = control::client().await?;
-            control::get(client, namespace.as_deref(), &mut out).await?;
+        Command::Get(args) => on_runtime(async move {
+            let session = Session::connect().await?;
+            let namespace = session.namespace_or_context(args.namespace.as_deref());
+            match (args.kind, args.name) {
+                (Some(Kind::Rollout), Some(name)) => {
+                    let watch = if args.watch {
+                        Some(args.timeout.as_deref().map(parse_timeout).transpose()?)
+                    } else {
+                        None
+                    };
+                    get::one(&session, &namespace, &name, watch, out).await?;
+                }
+                _ => {
+                    let scope = if args.all_namespaces {
+                        get::Scope::All
+                    } else {
+                        get::Scope::Namespace(namespace)
+                    };
+                    get::list(&session, &scope, args.output, out).await?;
+                }
+            }
             Ok(Outcome::Ok)
         }),
         Command::Status {
             name,
             namespace,
-            watch,
-        } => on_runtime(async {
-            let client = control::client().await?;
-            control::status(client, &namespace, &name, watch, &mut out).await?;
-            Ok(Outcome::Ok)
-        }),
-        Command::Promote {
-            name,
-            namespace,
-            full,
+            wait,
+            timeout,
         } => {
+            let timeout = parse_timeout(&timeout)?;
+            on_runtime(async move {
+                let session = Session::connect().await?;
+                let namespace = session.namespace_or_context(namespace.as_deref());
+                Ok(wait::status(&session, &namespace, &name, wait, timeout, out).await?)
+            })
+        }
+        Command::Promote { request, full } => {
             let action = if full {
                 RequestAction::PromoteFull
             } else {
                 RequestAction::Promote
             };
-            ask(&Target { name, namespace }, action, &mut out)
+            ask(&request, action, out)
         }
-        Command::Abort(target) => ask(&target, RequestAction::Abort, &mut out),
-        Command::Retry(target) => ask(&target, RequestAction::Retry, &mut out),
-        Command::Pause(target) => ask(&target, RequestAction::Pause, &mut out),
-        Command::Resume(target) => ask(&target, RequestAction::Resume, &mut out),
-    };
-    let flushed = out.flush();
-    match (result, flushed) {
-        (Ok(Outcome::Ok), Ok(())) => ExitCode::SUCCESS,
-        (Ok(Outcome::Found), Ok(())) => ExitCode::from(1),
-        (Err(error), _) => report(&error),
-        (_, Err(error)) => report(&CliError::Output(error)),
+        Command::Abort(request) => ask(&request, RequestAction::Abort, out),
+        Command::Retry(request) => ask(&request, RequestAction::Retry, out),
+        Command::Pause(request) => ask(&request, RequestAction::Pause, out),
+        Command::Resume(request) => ask(&request, RequestAction::Resume, out),
     }
 }
 
@@ -187,19 +311,33 @@ fn on_runtime(
     runtime.block_on(work)
 }
 
-fn ask(target: &Target, action: RequestAction, out: &mut impl Write) -> Result<Outcome, CliError> {
-    let Target { name, namespace } = target;
+fn ask(
+    args: &RequestArgs,
+    action: RequestAction,
+    out: &mut impl Write,
+) -> Result<Outcome, CliError> {
+    let timeout: Duration = parse_timeout(&args.timeout)?;
     on_runtime(async {
-        let client = control::client().await?;
-        let value = control::request(client, namespace, name, action).await?;
-        writeln!(out, "rollout {namespace}/{name}: requested {value}")?;
-        Ok(Outcome::Ok)
+        let session = Session::connect().await?;
+        let namespace = session.namespace_or_context(args.namespace.as_deref());
+        let name = &args.name;
+        let request = control::request_in(&session, &namespace, name, action).await?;
+        writeln!(out, "rollout {namespace}/{name}: requested {request}")?;
+        out.flush()?;
+        if !args.wait {
+            return Ok(Outcome::Ok);
+        }
+        Ok(wait::request_handled(&session, &namespace, name, &request, timeout, out).await?)
     })
 }
 
-fn crd(out: &mut impl Write) -> Result<Outcome, CliError> {
-    let yaml = crate::crd_yaml()
-        .map_err(|error| CliError::Output(std::io::Error::other(error.to_string())))?;
+fn crd(httproute: bool, out: &mut impl Write) -> Result<Outcome, CliError> {
+    let yaml = if httproute {
+        crds::httproute_crd_yaml()
+    } else {
+        crate::crd_yaml()
+    }
+    .map_err(|error| CliError::Output(std::io::Error::other(error.to_string())))?;
     out.write_all(yaml.as_bytes())?;
     Ok(Outcome::Ok)
 }
@@ -249,14 +387,38 @@ pub enum CliError {
     Operator(#[from] crate::operator::OperatorError),
     /// A command talking to the cluster failed.
     #[error("{0}")]
-    Control(#[from] control::ControlError),
+    Control(#[from] ControlError),
+    /// The demo failed.
+    #[error("{0}")]
+    Demo(#[from] demo::DemoError),
 }
 
 /// How a command ended when it did its work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// All good.
+    /// All good (exit 0).
     Ok,
-    /// It found what it looks for: a divergence, a broken invariant.
+    /// It found what it looks for: a divergence, a broken invariant (exit 1).
     Found,
+    /// The rollout was rolled back, or a request was ignored (exit 1).
+    Failed,
+    /// The rollout waits for a person (exit 3).
+    NeedsPerson,
+    /// What was asked about cannot work as written: an invalid spec (exit 2).
+    BadInput,
+    /// The wait timed out (exit 124, as `timeout(1)`).
+    TimedOut,
+}
+
+impl Outcome {
+    /// The process exit code.
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Ok => ExitCode::SUCCESS,
+            Outcome::Found | Outcome::Failed => ExitCode::from(1),
+            Outcome::NeedsPerson => ExitCode::from(3),
+            Outcome::BadInput => ExitCode::from(2),
+            Outcome::TimedOut => ExitCode::from(124),
+        }
+    }
 }

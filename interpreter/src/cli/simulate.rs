@@ -23,6 +23,7 @@ pub enum Format {
 pub fn simulate(
     path: &Path,
     trace: Option<&Path>,
+    svg: Option<&Path>,
     format: Format,
     out: &mut impl Write,
 ) -> Result<Outcome, CliError> {
@@ -64,6 +65,23 @@ pub fn simulate(
             path: trace_path.to_path_buf(),
             source,
         })?;
+    }
+    if let Some(svg_path) = svg {
+        let frames: Vec<super::svg::Frame<'_>> = run
+            .records
+            .iter()
+            .map(|record| super::svg::Frame {
+                spec: &record.spec,
+                after: &record.after,
+                observations: &record.observations,
+            })
+            .collect();
+        let title = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
+        let svg = super::svg::render(&title, &scenario.description, &frames, &run.aliases);
+        super::svg::write(svg_path, &svg)?;
     }
     let entries = run.timeline();
     match format {

@@ -97,6 +97,7 @@ impl Context {
         sink: Option<Sink>,
         recorder: Option<Recorder>,
         indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
+        wake: tokio::sync::broadcast::Sender<(String, String)>,
     ) -> Self {
         Context {
             client,
@@ -109,7 +110,7 @@ impl Context {
             recorder,
             indexes,
             pending: Mutex::new(BTreeMap::new()),
-            wake: tokio::sync::broadcast::channel(1024).0,
+            wake,
         }
     }
 

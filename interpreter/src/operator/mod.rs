@@ -168,6 +168,8 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
     let http = reqwest::Client::builder()
         .build()
         .map_err(|error| OperatorError::Config(error.to_string()))?;
+    // Wakes a rollout when something arrives for it (a metric answer, a CDEvent delivered).
+    let wake = tokio::sync::broadcast::channel(1024).0;
     let (sink, sink_worker) = match options.cdevents_sink.clone() {
         Some(url) => {
             let (stop, stopped) = watch::channel(false);
@@ -177,6 +179,7 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
                 options.sink_retry,
                 telemetry.clone(),
                 stopped,
+                wake.clone(),
             );
             (Some(sink), Some((stop, worker)))
         }
@@ -228,6 +231,7 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
         sink,
         recorder,
         indexes,
+        wake,
     ));
     let controllers = tokio::spawn(run_controllers(
         client,

@@ -68,6 +68,11 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
         }
     }
     let (metric_results, mut effect_errors) = ctx.take_pending(&namespace, &name);
+    let cdevents_delivered = ctx
+        .sink
+        .as_ref()
+        .map(|sink| sink.take_settled(&namespace, &name))
+        .unwrap_or_default();
     if let Some(sink) = &ctx.sink
         && let Some(failure) = sink.failure()
     {
@@ -94,6 +99,8 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
         metric_results,
         effect_errors,
         cdevents_environment: ctx.settings.cdevents_environment.clone(),
+        cdevents_sink: ctx.sink.is_some(),
+        cdevents_delivered,
     })
 }
 

@@ -82,6 +82,8 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
             Err(error) => return Err(error),
         }
     }
+    // The transition is stored: what it owes the sink goes out (again, after a restart).
+    execute::cdevent::offer(&ctx, &namespace, &name, &after.cdevents_outbox);
     ctx.telemetry.rollout(&labels, &before, &after);
     ctx.telemetry.reconciled(started.elapsed().as_secs_f64());
     tracing::debug!(

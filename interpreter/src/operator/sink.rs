@@ -3,6 +3,7 @@
 //! is retried with exponential backoff, and the last failure is reported back to `step` as an
 //! effect error until a later delivery succeeds.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +55,14 @@ pub struct Delivery {
     pub body: Vec<u8>,
 }
 
+/// Which outbox events are on their way, and which are settled (delivered or given up) but
+/// not yet seen by their rollout's `step`.
+#[derive(Default)]
+struct Ledger {
+    in_flight: BTreeSet<String>,
+    settled: BTreeMap<(String, String), Vec<String>>,
+}
+
 /// The handle reconciles use.
 #[derive(Clone)]
 pub struct Sink {
@@ -61,6 +70,7 @@ pub struct Sink {
     queue: mpsc::Sender<Delivery>,
     failure: Arc<Mutex<Option<Failure>>>,
     telemetry: Arc<Telemetry>,
+    ledger: Arc<Mutex<Ledger>>,
 }
 
 impl Sink {
@@ -72,15 +82,19 @@ impl Sink {
         retry: Retry,
         telemetry: Arc<Telemetry>,
         shutdown: watch::Receiver<bool>,
+        wake: tokio::sync::broadcast::Sender<(String, String)>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, pending) = mpsc::channel(QUEUE);
         let failure = Arc::new(Mutex::new(None));
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
         let worker = Worker {
             url: url.clone(),
             http,
             retry,
             telemetry: telemetry.clone(),
             failure: failure.clone(),
+            ledger: ledger.clone(),
+            wake,
         };
         let handle = tokio::spawn(worker.run(pending, shutdown));
         let sink = Sink {
@@ -88,6 +102,7 @@ impl Sink {
             queue,
             failure,
             telemetry,
+            ledger,
         };
         (sink, handle)
     }
@@ -120,9 +135,75 @@ impl Sink {
         })
     }
 
+    /// Send the outbox events of a rollout that are not on their way or settled already:
+    /// the outbox is the source of what is owed, so after a restart everything in it goes out
+    /// again, byte for byte.
+    pub fn offer(
+        &self,
+        namespace: &str,
+        name: &str,
+        outbox: &[kulta::CdEvent],
+        build: impl Fn(&kulta::CdEvent) -> Option<Vec<u8>>,
+    ) {
+        for event in outbox {
+            let fresh = self.ledger.lock().is_ok_and(|mut ledger| {
+                let settled = ledger
+                    .settled
+                    .get(&(namespace.to_string(), name.to_string()))
+                    .is_some_and(|ids| ids.contains(&event.id));
+                !settled && ledger.in_flight.insert(event.id.clone())
+            });
+            if !fresh {
+                continue;
+            }
+            let Some(body) = build(event) else {
+                self.settle(namespace, name, &event.id);
+                continue;
+            };
+            let delivery = Delivery {
+                id: event.id.clone(),
+                kind: crate::cdevents::type_name(event.kind).to_string(),
+                rollout: format!("{namespace}/{name}"),
+                body,
+            };
+            if self.send(delivery).is_err() {
+                self.settle(namespace, name, &event.id);
+            }
+        }
+    }
+
+    /// Outbox ids settled (delivered or given up) since the rollout's last `step`.
+    pub fn take_settled(&self, namespace: &str, name: &str) -> Vec<String> {
+        self.ledger
+            .lock()
+            .ok()
+            .and_then(|mut ledger| {
+                ledger
+                    .settled
+                    .remove(&(namespace.to_string(), name.to_string()))
+            })
+            .unwrap_or_default()
+    }
+
+    fn settle(&self, namespace: &str, name: &str, id: &str) {
+        settle(&self.ledger, namespace, name, id);
+    }
+
     /// The last delivery failure, if no delivery succeeded since.
     pub fn failure(&self) -> Option<Failure> {
         self.failure.lock().ok().and_then(|guard| guard.clone())
+    }
+}
+
+/// An outbox event is settled: no longer on its way, to be dropped from the outbox.
+fn settle(ledger: &Mutex<Ledger>, namespace: &str, name: &str, id: &str) {
+    if let Ok(mut ledger) = ledger.lock() {
+        ledger.in_flight.remove(id);
+        ledger
+            .settled
+            .entry((namespace.to_string(), name.to_string()))
+            .or_default()
+            .push(id.to_string());
     }
 }
 
@@ -132,6 +213,8 @@ struct Worker {
     retry: Retry,
     telemetry: Arc<Telemetry>,
     failure: Arc<Mutex<Option<Failure>>>,
+    ledger: Arc<Mutex<Ledger>>,
+    wake: tokio::sync::broadcast::Sender<(String, String)>,
 }
 
 impl Worker {
@@ -176,6 +259,11 @@ impl Worker {
         match &outcome {
             Ok(()) => self.telemetry.cdevent(Outcome::Ok),
             Err(failure) => self.gave_up(&delivery, &failure.message),
+        }
+        // Delivered or given up: the event leaves its rollout's outbox at the next step.
+        if let Some((namespace, name)) = delivery.rollout.split_once('/') {
+            settle(&self.ledger, namespace, name, &delivery.id);
+            let _ = self.wake.send((namespace.to_string(), name.to_string()));
         }
         if let Ok(mut guard) = self.failure.lock() {
             *guard = outcome.err();

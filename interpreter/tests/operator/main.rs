@@ -10,6 +10,7 @@ mod faults;
 mod forgetting;
 mod kubectl;
 mod leadership;
+mod outbox;
 mod prometheus_auth;
 mod requests;
 mod safety;

@@ -1,31 +1,34 @@
-//! CDEvents: built with cdevents-sdk, queued for the sink's worker; never waits for it.
+//! CDEvents: what `step` decided to emit sits in the status's outbox; the reconcile offers the
+//! outbox to the sink once the status is written (`offer`), so an event is sent only after the
+//! transition that owes it is stored, and again after a restart until it is acknowledged.
 
-use kulta::{CdEvent, ErrorCause};
+use kulta::CdEvent;
 
 use crate::operator::context::Context;
 
 use super::EffectFailure;
 
-/// Queue the event for delivery (nothing to do without a sink).
-pub fn emit(ctx: &Context, event: &CdEvent) -> Result<(), EffectFailure> {
+/// The effect itself sends nothing: the outbox does, after the status write.
+pub fn emit(_ctx: &Context, _event: &CdEvent) -> Result<(), EffectFailure> {
+    Ok(())
+}
+
+/// Offer a rollout's outbox to the sink (nothing to do without one).
+pub fn offer(ctx: &Context, namespace: &str, name: &str, outbox: &[CdEvent]) {
     let Some(sink) = &ctx.sink else {
-        return Ok(());
+        return;
     };
-    let cloud_event =
-        crate::cdevents::cloud_event(event, &ctx.settings.cdevents_source).map_err(|error| {
-            EffectFailure {
-                cause: ErrorCause::Invalid,
-                message: error.to_string(),
+    let source = &ctx.settings.cdevents_source;
+    sink.offer(namespace, name, outbox, |event| {
+        match crate::cdevents::cloud_event(event, source)
+            .map_err(|error| error.to_string())
+            .and_then(|cloud| serde_json::to_vec(&cloud).map_err(|error| error.to_string()))
+        {
+            Ok(body) => Some(body),
+            Err(error) => {
+                tracing::warn!(id = %event.id, rollout = %event.subject_id, %error, "a CDEvent could not be built; dropped");
+                None
             }
-        })?;
-    let body = serde_json::to_vec(&cloud_event).map_err(|error| EffectFailure {
-        cause: ErrorCause::Invalid,
-        message: error.to_string(),
-    })?;
-    sink.send(crate::operator::sink::Delivery {
-        id: event.id.clone(),
-        kind: crate::cdevents::type_name(event.kind).to_string(),
-        rollout: event.subject_id.clone(),
-        body,
-    })
+        }
+    });
 }

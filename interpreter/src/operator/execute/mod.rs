@@ -6,7 +6,7 @@
 //! from what it observes. Queries, CDEvents and Events are independent and always run.
 //! Leadership is checked before every effect: a controller that lost its lease stops at once.
 
-mod cdevent;
+pub mod cdevent;
 mod event;
 mod httproute;
 mod metric;
