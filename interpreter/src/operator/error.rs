@@ -6,7 +6,7 @@ use kulta::ErrorCause;
 #[derive(thiserror::Error, Debug)]
 pub enum OperatorError {
     /// A Kubernetes API call failed.
-    #[error("kubernetes api: {0}")]
+    #[error("the Kubernetes API answered: {}", kube_message(.0))]
     Kube(#[from] kube::Error),
     /// The kubeconfig or in-cluster configuration could not be loaded.
     #[error("kubernetes configuration: {0}")]
