@@ -117,14 +117,7 @@ impl Sink {
     pub fn send(&self, delivery: Delivery) -> Result<(), Failure> {
         self.queue.try_send(delivery).map_err(|error| {
             let delivery = error.into_inner();
-            self.telemetry.cdevent(Outcome::Error);
-            tracing::warn!(
-                id = %delivery.id,
-                kind = %delivery.kind,
-                rollout = %delivery.rollout,
-                sink = %self.url,
-                "dropped a CDEvent: the queue is full"
-            );
+            gave_up(&self.telemetry, &self.url, &delivery, "the queue is full");
             Failure {
                 cause: ErrorCause::Server,
                 message: format!(
@@ -207,6 +200,19 @@ fn settle(ledger: &Mutex<Ledger>, namespace: &str, name: &str, id: &str) {
     }
 }
 
+/// A delivery is given up on: counted, and logged with what names it.
+fn gave_up(telemetry: &Telemetry, sink: &str, delivery: &Delivery, why: &str) {
+    telemetry.cdevent(Outcome::Error);
+    tracing::warn!(
+        id = %delivery.id,
+        kind = %delivery.kind,
+        rollout = %delivery.rollout,
+        %sink,
+        error = %why,
+        "gave up delivering a CDEvent"
+    );
+}
+
 struct Worker {
     url: String,
     http: reqwest::Client,
@@ -270,17 +276,8 @@ impl Worker {
         }
     }
 
-    /// A delivery is given up on: counted, and logged with what names it.
     fn gave_up(&self, delivery: &Delivery, why: &str) {
-        self.telemetry.cdevent(Outcome::Error);
-        tracing::warn!(
-            id = %delivery.id,
-            kind = %delivery.kind,
-            rollout = %delivery.rollout,
-            sink = %self.url,
-            error = %why,
-            "gave up delivering a CDEvent"
-        );
+        gave_up(&self.telemetry, &self.url, delivery, why);
     }
 
     async fn deliver(

@@ -70,14 +70,7 @@ async fn a_canary_completes_while_a_share_of_api_requests_fail_and_watches_are_c
     let status = cluster.status().await;
     assert_eq!(status.current_weight, 50, "reached after {reached} s");
     cluster.weights_become(50, 50).await;
-    kulta_interpreter::cli::control::request(
-        cluster.client.clone(),
-        NS,
-        "web",
-        kulta::RequestAction::Promote,
-    )
-    .await
-    .unwrap();
+    promote(&cluster).await;
     cluster.stable_on(&v2).await;
     assert_eq!(cluster.weights().await.0, (Some(100), Some(0)));
     let replicas = cluster.replicas().await;

@@ -137,14 +137,7 @@ async fn a_second_revision_mid_canary_never_sends_traffic_to_unready_pods_while_
         })
         .await;
     cluster.weights_become(50, 50).await;
-    kulta_interpreter::cli::control::request(
-        cluster.client.clone(),
-        NS,
-        "web",
-        kulta::RequestAction::Promote,
-    )
-    .await
-    .unwrap();
+    promote(&cluster).await;
     cluster.stable_on(&v3).await;
     stop.store(true, Ordering::Relaxed);
     let (looks, problems) = poller.await.unwrap();

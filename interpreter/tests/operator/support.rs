@@ -677,6 +677,18 @@ pub async fn paused_canary_cluster() -> Cluster {
     cluster
 }
 
+/// Record a promote request on the Rollout `web`, as `kulta promote` does.
+pub async fn promote(cluster: &Cluster) {
+    kulta_interpreter::cli::control::request(
+        cluster.client.clone(),
+        NS,
+        "web",
+        kulta::RequestAction::Promote,
+    )
+    .await
+    .unwrap();
+}
+
 /// The text of the operator's `/metrics`.
 pub async fn metrics_text(url: &str) -> Result<String, String> {
     reqwest::get(url)
