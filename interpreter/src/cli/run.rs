@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// CloudEvents HTTP sink for CDEvents.
     #[arg(long, value_name = "URL")]
     pub cdevents_sink: Option<String>,
+    /// How long a CDEvent is retried before it is given up on (counted in
+    /// kulta_cdevents_dropped_total and logged with its id).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub cdevents_retry_for: std::time::Duration,
     /// CDEvents environment id (default: the rollout's namespace).
     #[arg(long)]
     pub cdevents_environment: Option<String>,
@@ -108,7 +112,11 @@ impl RunArgs {
             listen: Some(self.listen),
             record: self.record.clone(),
             cdevents_sink: self.cdevents_sink.clone(),
-            sink_retry: Retry::default(),
+            sink_retry: Retry {
+                attempts: u32::MAX,
+                horizon: Some(self.cdevents_retry_for),
+                ..Retry::default()
+            },
             lease,
             workers: self.workers,
             settings: Settings {

@@ -27,6 +27,9 @@ pub struct Retry {
     pub max_backoff: Duration,
     /// Timeout of one attempt.
     pub timeout: Duration,
+    /// Give up once this long has passed since the first attempt, whatever the count
+    /// (`--cdevents-retry-for`); unset: only the count bounds the retries.
+    pub horizon: Option<Duration>,
 }
 
 impl Default for Retry {
@@ -36,6 +39,7 @@ impl Default for Retry {
             first_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
+            horizon: None,
         }
     }
 }
@@ -287,6 +291,12 @@ impl Worker {
     ) -> Result<(), Failure> {
         let mut backoff = self.retry.first_backoff;
         let mut last = None;
+        let started = tokio::time::Instant::now();
+        let past_horizon = || {
+            self.retry
+                .horizon
+                .is_some_and(|horizon| started.elapsed() >= horizon)
+        };
         for attempt in 1..=self.retry.attempts.max(1) {
             match self.attempt(body.to_vec()).await {
                 Ok(()) => return Ok(()),
@@ -295,7 +305,7 @@ impl Worker {
                     last = Some(failure);
                 }
             }
-            if attempt == self.retry.attempts {
+            if attempt == self.retry.attempts || past_horizon() {
                 break;
             }
             tokio::select! {

@@ -413,3 +413,28 @@ async fn a_foreign_replica_set_with_the_revisions_name_is_never_adopted() {
     cluster.stable_on(&v2).await;
     operator.stop().await;
 }
+
+/// `--cdevents-retry-for`: retries stop at the horizon, however many attempts that leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cdevent_retries_stop_at_their_horizon() {
+    let cluster = Cluster::start().await;
+    let mut options = options(None, Some("http://127.0.0.1:1/events".into()));
+    options.sink_retry.attempts = u32::MAX;
+    options.sink_retry.horizon = Some(std::time::Duration::from_millis(600));
+    let operator = start_operator(&cluster, options).await;
+    cluster.rollout(1, "web:1", json!({"simple": {}})).await;
+    cluster.settled().await;
+    let metrics = format!("http://{}/metrics", operator.health.unwrap());
+    // The first revision owes two events; each is given up on after about 0.6 s.
+    eventually("both CDEvents given up on", LIMIT, || async {
+        let text = metrics_text(&metrics).await?;
+        let dropped = text
+            .lines()
+            .find_map(|line| line.strip_prefix("kulta_cdevents_dropped_total "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if dropped >= 2.0 { Ok(()) } else { Err(text) }
+    })
+    .await;
+    operator.stop().await;
+}

@@ -397,6 +397,7 @@ pub fn options(record: Option<&Path>, sink: Option<String>) -> Options {
             first_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(200),
             timeout: Duration::from_secs(1),
+            horizon: None,
         },
         lease: None,
         workers: 32,
