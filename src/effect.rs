@@ -270,16 +270,11 @@ impl Effect {
         }
     }
 
-    /// Whether this effect is one of the ordered cluster writes: once one of them fails, the
+    /// Whether this effect changes the cluster's workloads or traffic (as opposed to querying,
+    /// reporting or scheduling). These are the ordered effects: once one of them fails, the
     /// ordered effects after it in the same batch must not run (they may depend on it: a route
     /// write on the Service pointed just before, a scale-down on traffic moved just before).
     pub fn is_ordered(&self) -> bool {
-        self.touches_traffic_or_scale()
-    }
-
-    /// Whether executing this effect changes the cluster's workloads or traffic (as opposed
-    /// to querying, reporting or scheduling).
-    pub fn touches_traffic_or_scale(&self) -> bool {
         matches!(
             self,
             Effect::ApplyReplicaSet { .. }

@@ -147,7 +147,7 @@ fn requests_that_do_not_apply_are_recorded_as_ignored() {
             "{action}: {:#?}",
             last.effects
         );
-        assert!(!last.effects.iter().any(Effect::touches_traffic_or_scale));
+        assert!(!last.effects.iter().any(Effect::is_ordered));
     }
 }
 

@@ -28,7 +28,7 @@ fn assert_invalid(spec: RolloutSpec, field: &str) {
     assert_eq!(condition.message, error.to_string());
     assert_eq!(status.phase, Some(Phase::Initializing));
     assert!(
-        !effects.iter().any(kulta::Effect::touches_traffic_or_scale),
+        !effects.iter().any(kulta::Effect::is_ordered),
         "{effects:#?}"
     );
 }

@@ -195,17 +195,7 @@ async fn an_unreachable_cdevents_sink_is_named_but_never_holds_the_rollout_up() 
         .await;
     assert_eq!(status.phase, Some(Phase::Completed));
     // Every event given up on is counted.
-    let metrics = format!("http://{}/metrics", operator.health.unwrap());
-    eventually("the dropped CDEvents counted", LIMIT, || async {
-        let text = metrics_text(&metrics).await?;
-        let dropped = text
-            .lines()
-            .find_map(|line| line.strip_prefix("kulta_cdevents_dropped_total "))
-            .and_then(|n| n.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if dropped >= 1.0 { Ok(()) } else { Err(text) }
-    })
-    .await;
+    cdevents_dropped_reach(&operator, 1.0).await;
     operator.stop().await;
 }
 
@@ -424,17 +414,26 @@ async fn cdevent_retries_stop_at_their_horizon() {
     let operator = start_operator(&cluster, options).await;
     cluster.rollout(1, "web:1", json!({"simple": {}})).await;
     cluster.settled().await;
-    let metrics = format!("http://{}/metrics", operator.health.unwrap());
     // The first revision owes two events; each is given up on after about 0.6 s.
-    eventually("both CDEvents given up on", LIMIT, || async {
+    cdevents_dropped_reach(&operator, 2.0).await;
+    operator.stop().await;
+}
+
+/// Wait until `kulta_cdevents_dropped_total` reaches `at_least`.
+async fn cdevents_dropped_reach(operator: &kulta_interpreter::operator::Running, at_least: f64) {
+    let metrics = format!("http://{}/metrics", operator.health.unwrap());
+    eventually("the dropped CDEvents counted", LIMIT, || async {
         let text = metrics_text(&metrics).await?;
         let dropped = text
             .lines()
             .find_map(|line| line.strip_prefix("kulta_cdevents_dropped_total "))
             .and_then(|n| n.trim().parse::<f64>().ok())
             .unwrap_or(0.0);
-        if dropped >= 2.0 { Ok(()) } else { Err(text) }
+        if dropped >= at_least {
+            Ok(())
+        } else {
+            Err(text)
+        }
     })
     .await;
-    operator.stop().await;
 }
