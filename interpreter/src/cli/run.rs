@@ -56,7 +56,7 @@ pub struct RunArgs {
     /// Timeout of each effect (API write, query).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub effect_timeout: Duration,
-    /// Reconciles running at once per watched namespace.
+    /// Reconciles running at once, across every watched namespace.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: u16,
     /// Reconcile every rollout at least this often.

@@ -79,6 +79,9 @@ pub struct Context {
     pub recorder: Option<Recorder>,
     /// Owned ReplicaSets by watched scope (`None`: all namespaces).
     pub indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
+    /// Reconciles that may run at once, across every watched namespace: `--workers` bounds
+    /// the whole process, however many namespaces it watches.
+    pub workers: Arc<tokio::sync::Semaphore>,
     pending: Mutex<BTreeMap<(String, String), Pending>>,
     /// Rollouts to reconcile again because something arrived for them (a metric answer).
     wake: tokio::sync::broadcast::Sender<(String, String)>,
@@ -98,6 +101,7 @@ impl Context {
         recorder: Option<Recorder>,
         indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
         wake: tokio::sync::broadcast::Sender<(String, String)>,
+        workers: u16,
     ) -> Self {
         Context {
             client,
@@ -109,6 +113,7 @@ impl Context {
             sink,
             recorder,
             indexes,
+            workers: Arc::new(tokio::sync::Semaphore::new(usize::from(workers))),
             pending: Mutex::new(BTreeMap::new()),
             wake,
         }

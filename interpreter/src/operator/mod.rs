@@ -92,7 +92,7 @@ pub struct Options {
     pub sink_retry: Retry,
     /// Leader election; without it this controller always acts.
     pub lease: Option<LeaseSettings>,
-    /// Reconciles running at once per watched namespace (kube-runtime's default is
+    /// Reconciles running at once across every watched namespace (kube-runtime's default is
     /// unbounded, which floods the API server with thousands of requests at once).
     pub workers: u16,
     /// Reconcile settings.
@@ -232,6 +232,7 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
         recorder,
         indexes,
         wake,
+        options.workers,
     ));
     let controllers = tokio::spawn(run_controllers(
         client,

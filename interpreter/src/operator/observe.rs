@@ -161,7 +161,7 @@ async fn owned_replica_sets(
 /// Reads tried again at once on a transient failure: a read changes nothing, and one
 /// failed read should not cost the whole reconcile its turn (the backoff after it is longer
 /// than these retries). A refusal a person must fix is returned at once.
-async fn read<T, F, Fut>(mut attempt: F) -> Result<T, kube::Error>
+pub(crate) async fn read<T, F, Fut>(mut attempt: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kube::Error>>,

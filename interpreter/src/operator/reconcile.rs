@@ -34,6 +34,13 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     if !ctx.leader.acting() {
         return Ok(Action::await_change());
     }
+    // Each namespace's controller runs up to `--workers` reconciles; together they share the
+    // same number of slots.
+    let _slot = ctx
+        .workers
+        .acquire()
+        .await
+        .map_err(|error| OperatorError::Task(error.to_string()))?;
     let started = Instant::now();
     let namespace = object
         .namespace()
@@ -46,7 +53,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     // The cache may lag our own last status write; deciding from a stale status could undo a
     // step, so the Rollout is read afresh.
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(rollout) = api.get_opt(&name).await? else {
+    let Some(rollout) = super::observe::read(|| api.get_opt(&name)).await? else {
         ctx.forget_rollout(&namespace, &name);
         return Ok(Action::await_change());
     };
@@ -98,10 +105,8 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         effects = effects.len(),
         "reconciled"
     );
-    let mut requeue = executed
-        .requeue
-        .unwrap_or(ctx.settings.resync)
-        .min(ctx.settings.resync);
+    let resync = spread(ctx.settings.resync, &namespace, &name);
+    let mut requeue = executed.requeue.unwrap_or(resync).min(resync);
     if failures > 0 {
         requeue = requeue.min(backoff(failures, transient));
     }
@@ -115,6 +120,18 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         requeue = requeue.min(WAITING_RECHECK);
     }
     Ok(Action::requeue(requeue))
+}
+
+/// A rollout's own resync period: between 3/4 and all of `resync`, fixed per rollout (a hash
+/// of its name), so that rollouts that converged together do not all resync in one burst.
+fn spread(resync: Duration, namespace: &str, name: &str) -> Duration {
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(namespace.as_bytes());
+    hasher.write(&[0]);
+    hasher.write(name.as_bytes());
+    let share = u32::try_from(hasher.finish() % 1024).unwrap_or(0);
+    resync.mul_f64(0.75 + 0.25 * f64::from(share) / 1024.0)
 }
 
 /// Write the whole status with the `resourceVersion` it was decided from.
@@ -166,5 +183,29 @@ fn reason_of(error: &OperatorError) -> &'static str {
     match error {
         OperatorError::Kube(error) => super::error::kube_cause(error).reason(),
         _ => "ReconcileFailed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resyncs_spread_over_the_last_quarter_of_the_period_and_stay_put_per_rollout() {
+        let resync = Duration::from_secs(300);
+        let periods: Vec<Duration> = (0..1000)
+            .map(|n| spread(resync, "shop", &format!("web-{n}")))
+            .collect();
+        assert!(periods.iter().all(|p| *p >= resync * 3 / 4 && *p <= resync));
+        let earliest = periods.iter().min().copied().unwrap_or_default();
+        let latest = periods.iter().max().copied().unwrap_or_default();
+        assert!(
+            latest - earliest > Duration::from_secs(60),
+            "{earliest:?}..{latest:?}"
+        );
+        assert_eq!(
+            spread(resync, "shop", "web-1"),
+            spread(resync, "shop", "web-1")
+        );
     }
 }
