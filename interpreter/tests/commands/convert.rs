@@ -1,0 +1,200 @@
+//! `kulta convert`: the peers' documented examples become KULTA Rollouts that pass `kulta
+//! lint`; what cannot be carried over is commented and fails `--strict`.
+
+use super::offline::{arg, data, file_with, kulta, kulta_in, yaml_files};
+
+fn convert_fixture(name: &str, extra: &[&str]) -> super::harness::Ran {
+    let path = data(&format!("convert/{name}"));
+    let mut args = vec!["convert"];
+    args.extend_from_slice(extra);
+    args.push(arg(&path));
+    kulta(&args)
+}
+
+#[test]
+fn every_peer_example_converts_and_the_result_passes_kulta_lint() {
+    let fixtures = yaml_files(&data("convert"));
+    assert!(fixtures.len() >= 6, "{fixtures:?}");
+    for fixture in fixtures {
+        let name = fixture.file_name().unwrap().to_str().unwrap().to_string();
+        let ran = kulta_in(&data("convert"), &["convert", &name]);
+        assert_eq!(ran.code, Some(0), "{name}: {}", ran.text());
+        assert!(
+            ran.stdout.contains("kind: Rollout\n"),
+            "{name}: {}",
+            ran.text()
+        );
+        let (_dir, converted) = file_with("converted.yaml", &ran.stdout);
+        let linted = kulta(&["lint", arg(&converted)]);
+        assert_eq!(
+            linted.code,
+            Some(0),
+            "{name}: {}\n{}",
+            linted.text(),
+            ran.stdout
+        );
+        insta::with_settings!({ prepend_module_to_snapshot => false, snapshot_suffix => name.trim_end_matches(".yaml") }, {
+            insta::assert_snapshot!("converted", ran.stdout);
+        });
+    }
+}
+
+#[test]
+fn a_dropped_field_is_commented_where_it_was_and_strict_exits_non_zero() {
+    let ran = convert_fixture("argo-canary-with-fields-kulta-lacks.yaml", &[]);
+    assert_eq!(ran.code, Some(0), "{}", ran.text());
+    for comment in [
+        "    # not carried over: spec.strategy.canary.antiAffinity: KULTA does not spread canary pods away from stable ones\n",
+        "    # not carried over: spec.strategy.canary.trafficRouting.istio: KULTA routes traffic through a Gateway API HTTPRoute only",
+        "        # not carried over: spec.strategy.canary.steps[1].experiment: KULTA runs no experiments\n",
+        "# not carried over: spec.minReadySeconds:",
+    ] {
+        assert!(ran.stdout.contains(comment), "{comment}\n{}", ran.text());
+    }
+    assert!(
+        ran.stderr
+            .contains("Rollout shop/search: 6 fields were not carried over (see the comments)"),
+        "{}",
+        ran.text()
+    );
+    let strict = convert_fixture("argo-canary-with-fields-kulta-lacks.yaml", &["--strict"]);
+    assert_eq!(strict.code, Some(1), "{}", strict.text());
+    assert_eq!(
+        strict.stdout, ran.stdout,
+        "--strict prints the same conversion"
+    );
+}
+
+#[test]
+fn a_conversion_that_drops_nothing_passes_strict() {
+    let ran = convert_fixture("argo-header-routing.yaml", &["--strict"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.text());
+    assert!(!ran.stdout.contains("not carried over"), "{}", ran.text());
+    assert!(ran.stderr.is_empty(), "{}", ran.text());
+}
+
+#[test]
+fn an_unconvertible_success_condition_is_refused_with_the_expression_and_the_reason() {
+    let ran = convert_fixture("argo-unconvertible-success-condition.yaml", &[]);
+    assert_eq!(ran.code, Some(0), "{}", ran.text());
+    assert!(
+        ran.stdout.contains(
+            "# not carried over: AnalysisTemplate shop/checks: spec.metrics[1]: metric has-traffic: successCondition \"len(result) > 0 && result[0] > 10\" cannot be converted: len(result) counts the series a query returns; KULTA compares one value"
+        ),
+        "{}",
+        ran.text()
+    );
+    assert!(
+        ran.stdout.contains("- name: error-rate") && ran.stdout.contains("max: 0.01"),
+        "the convertible metric of the same template is kept: {}",
+        ran.text()
+    );
+    let strict = convert_fixture("argo-unconvertible-success-condition.yaml", &["--strict"]);
+    assert_eq!(strict.code, Some(1), "{}", strict.text());
+}
+
+#[test]
+fn template_args_are_substituted_and_pod_template_hashes_become_kulta_variables() {
+    let ran = convert_fixture("argo-canary-with-steps-and-analysis.yaml", &[]);
+    assert!(!ran.stdout.contains("{{args."), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .contains("service=\"web-canary\",pod_template_hash=\"{{revision}}\",code!~\"5..\""),
+        "{}",
+        ran.stdout
+    );
+    // Argo counts 5 measurements with 1 failure allowed: 4 successes pass.
+    assert!(
+        ran.stdout.contains("            count: 4\n"),
+        "{}",
+        ran.stdout
+    );
+    // startingStep 2 in Argo's numbering is step 2 here too (no step was dropped).
+    assert!(
+        ran.stdout.contains("        startingStep: 2\n"),
+        "{}",
+        ran.stdout
+    );
+    let blue_green = convert_fixture(
+        "argo-blue-green-with-pre-and-post-analysis.yaml",
+        &["--strict"],
+    );
+    assert_eq!(blue_green.code, Some(0), "{}", blue_green.text());
+    assert!(
+        blue_green
+            .stdout
+            .contains("namespace=\"{{namespace}}\",rollouts_pod_template_hash=\"{{revision}}\""),
+        "{}",
+        blue_green.stdout
+    );
+}
+
+#[test]
+fn a_flagger_canary_becomes_weighted_steps_with_its_services_and_route() {
+    let ran = convert_fixture("flagger-canary-with-metric-templates.yaml", &[]);
+    assert_eq!(ran.code, Some(0), "{}", ran.text());
+    let steps: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|line| line.trim_start().starts_with("- setWeight:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "- setWeight: 10",
+            "- setWeight: 20",
+            "- setWeight: 30",
+            "- setWeight: 40",
+            "- setWeight: 50"
+        ]
+    );
+    // threshold 5: the fifth failed check rolls back, four are tolerated.
+    assert!(
+        ran.stdout.contains("        failureLimit: 4\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("app=\"podinfo\",route=\"/api/info\"}[30s]"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("kind: HTTPRoute\n"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("  name: podinfo-primary\n"),
+        "{}",
+        ran.stdout
+    );
+    let ab = convert_fixture(
+        "flagger-ab-testing-with-builtin-metrics.yaml",
+        &["--strict"],
+    );
+    assert_eq!(ab.code, Some(1), "{}", ab.text());
+    assert!(
+        ab.stdout.contains("metric request-success-rate: Flagger's built-in request-success-rate is a query its mesh provider defines"),
+        "{}",
+        ab.stdout
+    );
+    assert!(
+        ab.stdout.contains("            duration: 10m\n"),
+        "{}",
+        ab.stdout
+    );
+}
+
+#[test]
+fn files_without_a_peer_rollout_are_a_usage_error() {
+    let (_dir, path) = file_with(
+        "empty.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    );
+    let ran = kulta(&["convert", arg(&path)]);
+    assert_eq!(ran.code, Some(2), "{}", ran.text());
+    assert!(
+        ran.stderr.contains("no Argo Rollouts Rollout"),
+        "{}",
+        ran.text()
+    );
+}
