@@ -412,7 +412,8 @@ impl<'a> PlanWorld<'a> {
             (None, Some(_)) => "blue-green".to_string(),
             (None, None) => "simple rolling update".to_string(),
         };
-        format!("{strategy}, {} pods", spec.replicas)
+        let pods = if spec.replicas == 1 { "pod" } else { "pods" };
+        format!("{strategy}, {} {pods}", spec.replicas)
     }
 
     fn run(&self, variant: &Variant) -> Run {

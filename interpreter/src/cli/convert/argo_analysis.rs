@@ -342,10 +342,18 @@ fn convert_metric(
             ),
         );
     };
-    let range = match (
-        metric.text("successCondition"),
-        metric.text("failureCondition"),
-    ) {
+    // Conditions may take their bounds from arguments (`result[0] <= {{args.max}}`).
+    let condition = |key: &str| -> Result<Option<String>, String> {
+        metric
+            .text(key)
+            .map(|text| substitute(text, args))
+            .transpose()
+    };
+    let (success, failure) = match (condition("successCondition"), condition("failureCondition")) {
+        (Ok(success), Ok(failure)) => (success, failure),
+        (Err(why), _) | (_, Err(why)) => return refuse(notes, why),
+    };
+    let range = match (success.as_deref(), failure.as_deref()) {
         (Some(success), failure) => {
             let range = condition::to_range(success, Role::Success);
             if let (Ok(_), Some(failure)) = (&range, failure) {
