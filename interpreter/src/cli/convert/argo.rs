@@ -311,10 +311,11 @@ fn convert_step(
     let mut out = Mapping::new();
     if let Some(weight) = step.get("setWeight") {
         put(&mut out, "setWeight", weight.clone());
-    } else if let Some(pause) = step.get("pause") {
-        let pause = Obj::new(pause, step.at("pause"));
+    } else if let Some(pause) = step.read("pause", |value| {
+        (value.is_mapping() || value.is_null()).then(|| Obj::new(value, step.at("pause")))
+    }) {
         let mut converted = Mapping::new();
-        if let Some(duration) = pause.get("duration").and_then(duration_text) {
+        if let Some(duration) = pause.read("duration", duration_text) {
             put(&mut converted, "duration", Value::from(duration));
         }
         notes.drop_unread(&pause, at, |_| None);

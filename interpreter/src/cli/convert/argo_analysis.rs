@@ -409,11 +409,11 @@ fn convert_metric(
         put(&mut threshold, "max", Value::from(max));
     }
     put(&mut spec, "thresholdRange", Value::Mapping(threshold));
-    if let Some(delay) = metric.get("initialDelay").and_then(duration_text) {
+    if let Some(delay) = metric.read("initialDelay", duration_text) {
         put(&mut spec, "initialDelay", Value::from(delay));
     }
-    let interval = metric.get("interval").and_then(duration_text);
-    let count = metric.get("count").and_then(Value::as_i64);
+    let interval = metric.read("interval", duration_text);
+    let count = metric.int("count");
     let failure_limit = metric.int("failureLimit").unwrap_or(0).max(0);
     let inconclusive_limit = metric.int("inconclusiveLimit").unwrap_or(0).max(0);
     if usage == Use::Background && count.is_some() {

@@ -37,38 +37,43 @@ impl<'a> Obj<'a> {
 
     /// A field, marked as read.
     pub fn get(&self, key: &str) -> Option<&'a Value> {
-        let value = self.map?.get(key)?;
+        self.read(key, Some)
+    }
+
+    /// A field that `read` can use, marked as read only then: a field of an unexpected shape
+    /// stays unread, so it is reported as not carried over rather than lost.
+    pub fn read<T>(&self, key: &str, read: impl FnOnce(&'a Value) -> Option<T>) -> Option<T> {
+        let value = read(self.map?.get(key)?)?;
         self.taken.borrow_mut().insert(key.to_string());
         Some(value)
     }
 
     /// A field that is a mapping.
     pub fn obj(&self, key: &str) -> Option<Obj<'a>> {
-        self.get(key)
-            .filter(|value| value.is_mapping())
-            .map(|value| Obj::new(value, self.at(key)))
+        self.read(key, |value| {
+            value.is_mapping().then(|| Obj::new(value, self.at(key)))
+        })
     }
 
     /// A field that is text.
     pub fn text(&self, key: &str) -> Option<&'a str> {
-        self.get(key).and_then(Value::as_str)
+        self.read(key, Value::as_str)
     }
 
     /// A field that is an integer.
     pub fn int(&self, key: &str) -> Option<i64> {
-        self.get(key).and_then(Value::as_i64)
+        self.read(key, Value::as_i64)
     }
 
     /// A field that is a boolean.
     pub fn flag(&self, key: &str) -> Option<bool> {
-        self.get(key).and_then(Value::as_bool)
+        self.read(key, Value::as_bool)
     }
 
-    /// A field that is a list.
+    /// A field that is a list (empty when absent or not a list).
     pub fn list(&self, key: &str) -> &'a [Value] {
-        self.get(key)
-            .and_then(Value::as_sequence)
-            .map_or(&[], Vec::as_slice)
+        self.read(key, |value| value.as_sequence().map(Vec::as_slice))
+            .unwrap_or(&[])
     }
 
     /// Mark a field as dealt with without reading it.
@@ -129,7 +134,8 @@ impl Notes {
     ) {
         for (path, _) in obj.unread() {
             let key = path.rsplit('.').next().unwrap_or(&path).to_string();
-            let why = reason(&key).unwrap_or("KULTA has no such field");
+            let why = reason(&key)
+                .unwrap_or("KULTA has no such field, or not with a value of this shape");
             self.drop(at, path, why);
         }
     }
