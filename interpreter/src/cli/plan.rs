@@ -74,9 +74,17 @@ pub fn plan(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome, CliError> 
         .filter(|document| document.is(lint::GROUP, "Rollout"))
         .collect();
     if rollouts.is_empty() {
+        let peer = documents.iter().any(|document| {
+            document.is("argoproj.io", "Rollout") || document.is("flagger.app", "Canary")
+        });
+        let hint = if peer {
+            "; `kulta convert` turns its Argo Rollouts Rollout or Flagger Canary into one"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "{}: no kulta.io Rollout in the file",
+            "{}: no kulta.io Rollout in the file{hint}",
             args.file.display()
         )?;
         return Ok(Outcome::BadInput);

@@ -198,3 +198,63 @@ fn files_without_a_peer_rollout_are_a_usage_error() {
         ran.text()
     );
 }
+
+#[test]
+fn a_background_analysis_starts_at_the_same_step_when_earlier_steps_are_dropped() {
+    let text = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: errors, namespace: shop}
+spec:
+  metrics:
+    - name: errors
+      interval: 1m
+      successCondition: result[0] < 0.01
+      provider:
+        prometheus:
+          address: http://prometheus:9090
+          query: sum(rate(errors_total[1m]))
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: web:1}]}
+  strategy:
+    canary:
+      analysis:
+        templates: [{templateName: errors}]
+        startingStep: 3
+      steps:
+        - setWeight: 10
+        - experiment: {duration: 5m}
+        - setMirrorRoute: {name: mirror, percentage: 50}
+        - setWeight: 50
+        - pause: {}
+"#;
+    let (_dir, path) = file_with("rollout.yaml", text);
+    let ran = kulta(&["convert", arg(&path)]);
+    assert_eq!(ran.code, Some(0), "{}", ran.text());
+    // Argo's step 3 (setWeight 50) is KULTA's step 1 once the two steps KULTA lacks are gone.
+    assert!(
+        ran.stdout.contains("        startingStep: 1\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("KULTA runs no experiments"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("KULTA does not mirror traffic"),
+        "{}",
+        ran.stdout
+    );
+    let (_dir, converted) = file_with("converted.yaml", &ran.stdout);
+    let linted = kulta(&["lint", arg(&converted)]);
+    assert_eq!(linted.code, Some(0), "{}", linted.text());
+}

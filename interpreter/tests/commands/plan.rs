@@ -140,3 +140,16 @@ fn the_plan_is_drawn_as_svg_and_an_invalid_manifest_is_refused() {
         ran.text()
     );
 }
+
+#[test]
+fn a_peer_manifest_is_pointed_to_kulta_convert() {
+    let argo = data("convert/argo-header-routing.yaml");
+    let ran = kulta(&["plan", arg(&argo)]);
+    assert_eq!(ran.code, Some(2), "{}", ran.text());
+    assert!(
+        ran.stdout
+            .contains("no kulta.io Rollout in the file; `kulta convert` turns"),
+        "{}",
+        ran.text()
+    );
+}
