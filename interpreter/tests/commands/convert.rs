@@ -258,3 +258,69 @@ spec:
     let linted = kulta(&["lint", arg(&converted)]);
     assert_eq!(linted.code, Some(0), "{}", linted.text());
 }
+
+#[test]
+fn flagger_step_weights_become_steps_and_a_template_variable_without_a_value_is_refused() {
+    let text = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, namespace: ns}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec: {containers: [{name: app, image: app:1}]}
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: errors, namespace: ns}
+spec:
+  provider: {type: prometheus, address: "http://prometheus:9090"}
+  query: sum(rate(errors_total{route="{{ variables.route }}"}[{{ interval }}]))
+---
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: app, namespace: ns}
+spec:
+  provider: gatewayapi:v1beta1
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: app}
+  service: {port: 80}
+  analysis:
+    interval: 2m
+    threshold: 1
+    stepWeights: [5, 25, 75]
+    metrics:
+      - name: errors
+        templateRef: {name: errors}
+        thresholdRange: {max: 2}
+"#;
+    let (_dir, path) = file_with("canary.yaml", text);
+    let ran = kulta(&["convert", arg(&path)]);
+    assert_eq!(ran.code, Some(0), "{}", ran.text());
+    let weights: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|line| line.trim_start().starts_with("- setWeight:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        weights,
+        ["- setWeight: 5", "- setWeight: 25", "- setWeight: 75"]
+    );
+    assert!(
+        ran.stdout.contains("            duration: 2m\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("metric errors: MetricTemplate ns/errors uses {{ variables.route }}, which has no value here"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        !ran.stdout.contains("      analysis:\n"),
+        "with no metric left there is no analysis: {}",
+        ran.stdout
+    );
+}
