@@ -115,12 +115,19 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Vec<Document>, CliError> {
     Ok(documents)
 }
 
-/// Read the documents of one file.
+/// Read the documents of one file; `-` is standard input (`kulta convert … | kulta lint -`).
 pub fn read(path: &Path) -> Result<Vec<Document>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+    let io_error = |source| CliError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).map_err(io_error)?;
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(io_error)?
+    };
     let mut documents = Vec::new();
     for (offset, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
         let index = offset + 1;

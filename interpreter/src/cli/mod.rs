@@ -79,7 +79,8 @@ enum Command {
     /// validation the controller runs, and the Services and HTTPRoute they name when those are
     /// in the files too. Exit 1 when anything is wrong.
     Lint {
-        /// Manifest files (several YAML documents each, as for `kubectl apply -f`).
+        /// Manifest files (several YAML documents each, as for `kubectl apply -f`); `-` reads
+        /// standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

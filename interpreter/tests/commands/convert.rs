@@ -1,7 +1,7 @@
 //! `kulta convert`: the peers' documented examples become KULTA Rollouts that pass `kulta
 //! lint`; what cannot be carried over is commented and fails `--strict`.
 
-use super::offline::{arg, data, file_with, kulta, kulta_in, yaml_files};
+use super::offline::{arg, data, file_with, kulta, kulta_in, kulta_with_stdin, yaml_files};
 
 fn convert_fixture(name: &str, extra: &[&str]) -> super::harness::Ran {
     let path = data(&format!("convert/{name}"));
@@ -322,5 +322,17 @@ spec:
         !ran.stdout.contains("      analysis:\n"),
         "with no metric left there is no analysis: {}",
         ran.stdout
+    );
+}
+
+#[test]
+fn convert_pipes_into_lint() {
+    let ran = convert_fixture("argo-blue-green-with-pre-and-post-analysis.yaml", &[]);
+    let linted = kulta_with_stdin(&["lint", "-"], &ran.stdout);
+    assert_eq!(linted.code, Some(0), "{}", linted.text());
+    assert!(
+        linted.stdout.contains("-: Rollout shop/storefront: ok\n"),
+        "{}",
+        linted.text()
     );
 }
