@@ -262,7 +262,11 @@ pub fn convert(
                 err,
                 "kulta convert: {source}: {} not carried over (see the comments){}",
                 plural(dropped.len(), "field was", "fields were"),
-                if strict { "; --strict" } else { "" }
+                if strict {
+                    "; --strict makes that exit 1"
+                } else {
+                    ""
+                }
             )?;
             if strict && outcome == Outcome::Ok {
                 outcome = Outcome::Found;
