@@ -3,9 +3,13 @@
 
 pub mod cluster;
 pub mod control;
+pub mod convert;
 pub mod crds;
 pub mod demo;
 pub mod get;
+pub mod lint;
+pub mod manifest;
+pub mod plan;
 pub mod replay;
 pub mod run;
 pub mod simulate;
@@ -61,6 +65,30 @@ enum Command {
         #[arg(long)]
         svg: Option<PathBuf>,
     },
+    /// Turn Argo Rollouts Rollouts and Flagger Canaries into KULTA Rollouts (YAML on stdout),
+    /// with a comment on every field that could not be carried over.
+    Convert {
+        /// Files with the Rollouts or Canaries and the templates and Deployments they use.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Exit 1 when any field was not carried over.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Check Rollout manifests offline: the CRD schema (unknown fields refused), the same
+    /// validation the controller runs, and the Services and HTTPRoute they name when those are
+    /// in the files too. Exit 1 when anything is wrong.
+    Lint {
+        /// Manifest files (several YAML documents each, as for `kubectl apply -f`); `-` reads
+        /// standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show what a Rollout manifest would do before it ships: its timeline on a simulated
+    /// cluster where the previous revision is stable and the template then changes, the time
+    /// to full promotion, and the worst-case time to a rollback. Exit 1 when it would roll
+    /// back, 3 when it would stall.
+    Plan(plan::PlanArgs),
     /// Run `step` again over a recorded trace and print the timeline.
     Replay {
         /// The trace (JSON lines).
@@ -228,6 +256,11 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<Outcome, CliError>
             };
             simulate::simulate(&scenario, trace.as_deref(), svg.as_deref(), format, out)
         }
+        Command::Convert { files, strict } => {
+            convert::convert(&files, strict, out, &mut std::io::stderr().lock())
+        }
+        Command::Lint { files } => lint::lint(&files, out),
+        Command::Plan(args) => plan::plan(&args, out),
         Command::Replay {
             trace,
             verify,
@@ -376,6 +409,17 @@ pub enum CliError {
         /// What is wrong, with line and field.
         error: kulta::trace::TraceError,
     },
+    /// A manifest file is not YAML objects.
+    #[error("{path}: {message}")]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the document and line.
+        message: String,
+    },
+    /// A command-line argument cannot be used.
+    #[error("{0}")]
+    Usage(String),
     /// Output could not be written.
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),

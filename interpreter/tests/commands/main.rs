@@ -6,10 +6,14 @@
 #[path = "../operator/support.rs"]
 mod support;
 
+mod convert;
 mod demo;
 mod errors;
 mod examples;
 mod get;
 mod harness;
+mod lint;
+mod offline;
+mod plan;
 mod requests;
 mod waits;
