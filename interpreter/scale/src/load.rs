@@ -98,7 +98,9 @@ fn service(name: &str, namespace: &str, app: &str) -> Value {
 async fn one(api: &Api, i: u32, plan: &Plan) -> Result<Loaded, BenchError> {
     let namespace = namespace(i % plan.namespaces);
     let name = format!("app-{i}");
-    let kind = if i % 100 < u32::from(plan.canary_percent) {
+    // Spread evenly: the i-th is a canary when the running share of canaries steps up at i.
+    let share = u64::from(plan.canary_percent);
+    let kind = if (u64::from(i) + 1) * share / 100 > u64::from(i) * share / 100 {
         Kind::Canary
     } else {
         Kind::Simple
