@@ -58,6 +58,10 @@ pub struct Args {
     /// The longest any one wait may take before the run fails.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// Pause between two template changes of a round (0: send them back to back, a flood that
+    /// measures queueing more than latency).
+    #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
+    pub pace: Duration,
     /// Skip the update rounds (load, converge and rest only).
     #[arg(long)]
     pub no_updates: bool,

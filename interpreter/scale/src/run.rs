@@ -129,7 +129,7 @@ pub async fn run(args: &Args) -> Result<Report, BenchError> {
                     &tracker,
                     &simple,
                     Target::Completed,
-                    args.timeout,
+                    args,
                     "simple updates",
                 )
                 .await?,
@@ -138,17 +138,8 @@ pub async fn run(args: &Args) -> Result<Report, BenchError> {
         let canaries = of_kind(&loaded, Kind::Canary);
         if !canaries.is_empty() {
             let first = Target::Paused(CANARY_WEIGHTS[0]);
-            report.canary = Some(
-                ship(
-                    &api,
-                    &tracker,
-                    &canaries,
-                    first,
-                    args.timeout,
-                    "canary updates",
-                )
-                .await?,
-            );
+            report.canary =
+                Some(ship(&api, &tracker, &canaries, first, args, "canary updates").await?);
             let second = Target::Paused(CANARY_WEIGHTS[1]);
             report.canary_step = Some(
                 promote(
@@ -258,7 +249,7 @@ async fn ship(
     tracker: &Tracker,
     keys: &[Key],
     target: Target,
-    limit: Duration,
+    args: &Args,
     what: &str,
 ) -> Result<Round, BenchError> {
     let before = api.counted().await?;
@@ -280,9 +271,12 @@ async fn ship(
             target,
             sent,
         );
+        if !args.pace.is_zero() {
+            tokio::time::sleep(args.pace).await;
+        }
     }
     let shipped = started.elapsed().as_secs_f64();
-    tracker.wait(keys, what, limit).await?;
+    tracker.wait(keys, what, args.timeout).await?;
     let seconds = started.elapsed().as_secs_f64();
     let counted = api.counted().await?.since(before);
     let latencies = tracker.latencies(keys);
