@@ -72,6 +72,10 @@ pub mod reason {
     pub const TIMED_OUT: &str = "TimedOut";
     /// An effect failed: the other side reported an error.
     pub const SERVER_ERROR: &str = "ServerError";
+    /// An effect failed: the name it wanted is held by another object.
+    pub const NAME_TAKEN: &str = "NameTaken";
+    /// A revision's name was taken, so the collision count went up and the revision renamed.
+    pub const REVISION_NAME_COLLISION: &str = "RevisionNameCollision";
     /// Every effect succeeded again.
     pub const RECONCILE_RECOVERED: &str = "ReconcileRecovered";
 }

@@ -64,7 +64,10 @@ pub use observations::{
     ObservedHttpRoute, ObservedReplicaSet, ObservedService, RolloutRef,
 };
 pub use request::{ControlRequest, REQUEST_ANNOTATION, RequestAction};
-pub use revision::{POD_TEMPLATE_HASH_LABEL, pod_template_hash, replica_set_name};
+pub use revision::{
+    POD_TEMPLATE_DIGEST_ANNOTATION, POD_TEMPLATE_HASH_LABEL, pod_template_hash, replica_set_name,
+    template_digest, template_revision,
+};
 pub use spec::{Rollout, RolloutSpec};
 pub use status::{Phase, RolloutStatus};
 pub use step::step;

@@ -89,6 +89,10 @@ pub struct ObservedReplicaSet {
         with = "crate::time::option"
     )]
     pub created_at: Option<DateTime<Utc>>,
+    /// The `kulta.io/pod-template-digest` annotation: a strong digest of the template the
+    /// ReplicaSet was made from (absent on ReplicaSets made before it was written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_digest: Option<String>,
 }
 
 /// A Service and the revision its selector names.
@@ -166,9 +170,28 @@ pub enum ErrorCause {
     Timeout,
     /// The other side failed (5xx, 429, unexpected answers).
     Server,
+    /// The name is held by an object that is not the one the effect wanted to create: another
+    /// owner's, or a ReplicaSet of another pod template.
+    NameTaken,
 }
 
 impl ErrorCause {
+    /// Whether the failure is likely gone on the next try (the other side was busy, slow, or
+    /// raced us), as opposed to one a person must fix (permissions, a missing or refused
+    /// object, a taken name).
+    pub fn is_transient(self) -> bool {
+        match self {
+            ErrorCause::Conflict
+            | ErrorCause::Unreachable
+            | ErrorCause::Timeout
+            | ErrorCause::Server => true,
+            ErrorCause::NotFound
+            | ErrorCause::Forbidden
+            | ErrorCause::Invalid
+            | ErrorCause::NameTaken => false,
+        }
+    }
+
     /// The condition and Event reason for this cause.
     pub fn reason(self) -> &'static str {
         use crate::conditions::reason;
@@ -180,6 +203,7 @@ impl ErrorCause {
             ErrorCause::Unreachable => reason::UNREACHABLE,
             ErrorCause::Timeout => reason::TIMED_OUT,
             ErrorCause::Server => reason::SERVER_ERROR,
+            ErrorCause::NameTaken => reason::NAME_TAKEN,
         }
     }
 }

@@ -1,12 +1,22 @@
 //! Revisions: each distinct pod template is one, named by a short hash of the template.
+//!
+//! A short hash can collide (on purpose, too: 10 characters fall to a birthday search), so each
+//! ReplicaSet also carries a strong digest of the template it was made from. When the name a
+//! template hashes to is held by a ReplicaSet of another template, or by an object that is not
+//! the Rollout's, the Rollout's collision count goes up and becomes part of the hash, as a
+//! Deployment's `collisionCount` does.
 
 use std::hash::Hasher;
 
 use fnv::FnvHasher;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use sha2::{Digest, Sha256};
 
 /// The label that ties pods, ReplicaSets and Service selectors to a revision.
 pub const POD_TEMPLATE_HASH_LABEL: &str = "kulta.io/pod-template-hash";
+
+/// The annotation on a ReplicaSet holding [`template_digest`] of the template it was made from.
+pub const POD_TEMPLATE_DIGEST_ANNOTATION: &str = "kulta.io/pod-template-digest";
 
 /// Characters that cannot spell words, as Kubernetes uses for generated names.
 const ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -17,9 +27,18 @@ const LENGTH: usize = 10;
 /// Kubernetes object fields serialize in a fixed order and maps are sorted, so equal
 /// templates always hash the same.
 pub fn pod_template_hash(template: &PodTemplateSpec) -> String {
+    template_revision(template, 0)
+}
+
+/// The revision of a pod template under a Rollout's collision count: the count is hashed after
+/// the template when it is above zero, so a Rollout that never collided keeps its names.
+pub fn template_revision(template: &PodTemplateSpec, collision_count: u32) -> String {
     let mut hasher = HashWriter(FnvHasher::default());
     // Writing into a hasher cannot fail; serialization of these types cannot either.
     let _ = serde_json::to_writer(&mut hasher, template);
+    if collision_count > 0 {
+        hasher.0.write(collision_count.to_string().as_bytes());
+    }
     let mut value = hasher.0.finish();
     let mut out = String::with_capacity(LENGTH);
     for _ in 0..LENGTH {
@@ -28,6 +47,49 @@ pub fn pod_template_hash(template: &PodTemplateSpec) -> String {
         value /= 27;
     }
     out
+}
+
+impl crate::spec::Rollout {
+    /// The revision the Rollout's template ships as now, under its status's collision count.
+    pub fn template_revision(&self) -> String {
+        let collisions = self
+            .status
+            .as_ref()
+            .map_or(0, |status| status.collision_count);
+        template_revision(&self.spec.template, collisions)
+    }
+}
+
+/// A digest of a pod template that no search can collide: the first 128 bits of the SHA-256 of
+/// its canonical JSON, in hex. Written on each ReplicaSet so that a ReplicaSet whose short hash
+/// matches but whose template differs is told apart.
+pub fn template_digest(template: &PodTemplateSpec) -> String {
+    let mut hasher = DigestWriter(Sha256::new());
+    // As above: neither the writer nor the serialization can fail.
+    let _ = serde_json::to_writer(&mut hasher, template);
+    let digest = hasher.0.finalize();
+    digest
+        .iter()
+        .take(16)
+        .fold(String::with_capacity(32), |mut out, byte| {
+            use std::fmt::Write;
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+/// Feeds serialized bytes into a SHA-256.
+struct DigestWriter(Sha256);
+
+impl std::io::Write for DigestWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Feeds serialized bytes straight into the hasher, with no buffer in between.
@@ -87,6 +149,23 @@ mod tests {
         assert_ne!(a, pod_template_hash(&template("app:2")));
         assert_eq!(a.len(), 10);
         assert!(a.bytes().all(|b| ALPHABET.contains(&b)));
+    }
+
+    #[test]
+    fn a_collision_count_renames_the_revision_and_zero_keeps_the_old_name() {
+        let t = template("app:1");
+        assert_eq!(template_revision(&t, 0), pod_template_hash(&t));
+        assert_ne!(template_revision(&t, 1), pod_template_hash(&t));
+        assert_ne!(template_revision(&t, 1), template_revision(&t, 2));
+        assert_eq!(template_revision(&t, 2), template_revision(&t, 2));
+    }
+
+    #[test]
+    fn digests_tell_templates_apart_and_agree_on_equal_ones() {
+        let a = template_digest(&template("app:1"));
+        assert_eq!(a.len(), 32);
+        assert_eq!(a, template_digest(&template("app:1")));
+        assert_ne!(a, template_digest(&template("app:2")));
     }
 
     #[test]

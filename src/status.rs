@@ -80,6 +80,11 @@ pub struct RolloutStatus {
     /// CDEvent ids stay unique when the same revision ships again.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub shipments: u32,
+    /// How many times a revision's name was found taken (by a ReplicaSet of another template,
+    /// or by an object that is not the Rollout's); hashed into every revision name from then
+    /// on, as a Deployment's `collisionCount` is. Never decreases.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub collision_count: u32,
     /// Pods owned by the rollout (desired, all revisions), for `kubectl` and the scale
     /// subresource.
     #[serde(default)]

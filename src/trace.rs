@@ -139,6 +139,7 @@ status_changes! {
     last_request_ignored: Option<String>,
     attempt: u32,
     shipments: u32,
+    collision_count: u32,
     replicas: i32,
     ready_replicas: i32,
     updated_replicas: i32,

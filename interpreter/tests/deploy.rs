@@ -259,7 +259,9 @@ fn exported() -> BTreeMap<String, String> {
     };
     let measured: kulta::RolloutStatus = serde_json::from_value(serde_json::json!({
         "phase": "Progressing",
+        "canaryRevision": "abc",
         "currentWeight": 20,
+        "observedWeight": 20,
         "backgroundAnalysis": {
             "kind": "Background", "revision": "abc", "round": 1, "phase": "Running",
             "metrics": [{"name": "errors", "lastOutcome": "Success", "lastRound": 1}]
@@ -315,7 +317,7 @@ fn series_named(query: &str) -> Vec<String> {
 fn every_dashboard_query_names_a_series_the_operator_exports_and_every_metric_is_shown() {
     let dashboard = grafana_dashboard();
     let exported = exported();
-    assert!(exported.contains_key("kulta_rollout_phase"), "{exported:?}");
+    assert!(exported.contains_key("kulta_rollout_info"), "{exported:?}");
     let queries = queries(&dashboard);
     assert!(queries.len() >= 10, "{queries:?}");
     let mut shown = BTreeSet::new();

@@ -18,7 +18,7 @@ use std::fmt;
 
 use crate::effect::Effect;
 use crate::observations::Observations;
-use crate::revision::pod_template_hash;
+use crate::revision::template_revision;
 use crate::status::{Phase, RolloutStatus};
 use crate::step::pods_for;
 use crate::validate::{Plan, StrategyPlan, validate};
@@ -560,7 +560,7 @@ fn terminal_phases(record: &Record) -> Result<(), Violation> {
     if let Some(phase @ (Phase::Completed | Phase::Failed)) = before.phase
         && after.phase != before.phase
     {
-        let revision = pod_template_hash(&record.spec.template);
+        let revision = template_revision(&record.spec.template, after.collision_count);
         let shipped = match phase {
             Phase::Completed => before.stable_revision.as_deref(),
             _ => before

@@ -125,6 +125,8 @@ pub struct SimReplicaSet {
     pub pods: Vec<SimPod>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// The digest of the template it was made from, as the operator annotates it.
+    pub template_digest: Option<String>,
 }
 
 impl SimReplicaSet {
@@ -259,6 +261,7 @@ impl World {
                     ready_replicas: rs.ready(self.now),
                     available_replicas: rs.ready(self.now),
                     created_at: Some(rs.created_at),
+                    template_digest: rs.template_digest.clone(),
                 })
                 .collect(),
             services: self
@@ -356,7 +359,7 @@ impl World {
                 name,
                 revision,
                 replicas,
-                ..
+                template,
             } => {
                 if self.replica_sets.contains_key(name) {
                     return false;
@@ -367,6 +370,7 @@ impl World {
                         revision: revision.clone(),
                         pods: Vec::new(),
                         created_at: now,
+                        template_digest: Some(crate::revision::template_digest(template)),
                     },
                 );
                 self.scale(name, *replicas);

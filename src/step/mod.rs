@@ -8,6 +8,7 @@
 pub(crate) mod analysis;
 mod blue_green;
 mod canary;
+mod collision;
 mod simple;
 pub(crate) mod traffic;
 mod world;
@@ -19,7 +20,6 @@ use crate::conditions::reason;
 use crate::effect::{CdEvent, CdEventKind, Effect, EventType, KubeEvent, MetricQuery};
 use crate::observations::{Observations, ObservedReplicaSet};
 use crate::request::RequestAction;
-use crate::revision::pod_template_hash;
 use crate::spec::RolloutSpec;
 use crate::status::{
     AnalysisKind, ConditionStatus, ConditionType, Phase, RolloutStatus, WaitingForPods,
@@ -123,8 +123,10 @@ impl<'a> Cx<'a> {
         prior: &RolloutStatus,
         obs: &'a Observations,
     ) -> Self {
+        let (revision, collision_count, renamed) = collision::settle(spec, prior, obs);
         let mut status = prior.clone();
         status.observed_generation = Some(obs.rollout.generation);
+        status.collision_count = collision_count;
         status.clear_condition(ConditionType::InvalidSpec);
         if !obs.cdevents_sink {
             status.cdevents_outbox.clear();
@@ -150,10 +152,10 @@ impl<'a> Cx<'a> {
             plan,
             obs,
             status,
-            revision: pod_template_hash(&spec.template),
+            revision,
             request,
             waiting: None,
-            events: Vec::new(),
+            events: renamed.into_iter().collect(),
             cdevents: Vec::new(),
             queries: Vec::new(),
             wakeups: Vec::new(),

@@ -216,6 +216,7 @@ mod tests {
             ready_replicas: available,
             available_replicas: available,
             created_at: None,
+            template_digest: None,
         }
     }
 

@@ -248,11 +248,19 @@ impl FromStr for FaultRule {
     }
 }
 
+/// How long a write hangs once writes are frozen: longer than any test waits for it, so the
+/// client gives up (or is killed) first.
+const FROZEN: Duration = Duration::from_secs(600);
+
 /// The fault rules and the request counts.
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: Vec<FaultRule>,
     counts: BTreeMap<(Verb, String, u16), u64>,
+    /// Writes still let through before every write hangs, if writes are to freeze.
+    freeze_after: Option<u64>,
+    /// Writes that met the freeze.
+    frozen: u64,
 }
 
 impl Faults {
@@ -261,9 +269,11 @@ impl Faults {
         self.rules.push(rule);
     }
 
-    /// Remove every rule.
+    /// Remove every rule and lift a freeze.
     pub fn clear(&mut self) {
         self.rules.clear();
+        self.freeze_after = None;
+        self.frozen = 0;
     }
 
     /// The rules, in the order they are tried.
@@ -271,8 +281,31 @@ impl Faults {
         &self.rules
     }
 
-    /// The fault a request suffers, if any (the first matching rule that applies).
+    /// Let `writes` more writes through, then hang every write (and answer 504 without acting
+    /// when the hang ends): the cluster as a controller killed right after a given write left
+    /// it. Reads go on.
+    pub fn freeze_writes_after(&mut self, writes: u64) {
+        self.freeze_after = Some(writes);
+        self.frozen = 0;
+    }
+
+    /// Writes that met the freeze so far.
+    pub fn frozen(&self) -> u64 {
+        self.frozen
+    }
+
+    /// The fault a request suffers, if any (a freeze first, then the first matching rule that
+    /// applies).
     pub fn decide(&mut self, verb: Verb, resource: &str) -> Option<Fault> {
+        if verb.is_write()
+            && let Some(left) = self.freeze_after.as_mut()
+        {
+            if *left == 0 {
+                self.frozen += 1;
+                return Some(Fault::Timeout(FROZEN));
+            }
+            *left -= 1;
+        }
         for rule in &mut self.rules {
             let matches = rule.verb.is_none_or(|v| v == verb)
                 && rule.resource.as_deref().is_none_or(|r| r == resource);
@@ -401,5 +434,22 @@ mod tests {
             serde_json::to_value(&rule).unwrap(),
             serde_json::json!({"verb": "watch", "fault": {"timeout": "30s"}, "times": 2, "every": 1, "applied": 0})
         );
+    }
+
+    #[test]
+    fn a_freeze_lets_a_number_of_writes_through_then_hangs_every_write_but_no_read() {
+        let mut faults = Faults::default();
+        faults.freeze_writes_after(2);
+        assert_eq!(faults.decide(Verb::Create, "replicasets"), None);
+        assert_eq!(faults.decide(Verb::Get, "replicasets"), None);
+        assert_eq!(faults.decide(Verb::Patch, "services"), None);
+        assert_eq!(
+            faults.decide(Verb::Update, "rollouts"),
+            Some(Fault::Timeout(FROZEN))
+        );
+        assert_eq!(faults.decide(Verb::Watch, "rollouts"), None);
+        assert_eq!(faults.frozen(), 1);
+        faults.clear();
+        assert_eq!(faults.decide(Verb::Update, "rollouts"), None);
     }
 }

@@ -184,6 +184,23 @@ impl ApiSim {
         }
     }
 
+    /// Let `writes` more writes through, then hang every write until [`ApiSim::clear_faults`]
+    /// (a hung write ends in a 504 without acting): the cluster as a controller killed right
+    /// after that write left it.
+    pub fn freeze_writes_after(&self, writes: u64) {
+        if let Ok(mut faults) = self.faults.lock() {
+            faults.freeze_writes_after(writes);
+        }
+    }
+
+    /// Writes that met a freeze so far.
+    pub fn frozen_writes(&self) -> u64 {
+        self.faults
+            .lock()
+            .map(|faults| faults.frozen())
+            .unwrap_or(0)
+    }
+
     /// End every open watch stream, as a dropped connection or an API server restart would.
     pub fn cut_watches(&self) {
         self.cuts.send_modify(|generation| *generation += 1);

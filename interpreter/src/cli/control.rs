@@ -43,7 +43,7 @@ pub async fn request_in(
     let request = ControlRequest {
         action,
         token: token(),
-        revision: Some(kulta::pod_template_hash(&rollout.spec.template)),
+        revision: Some(rollout.template_revision()),
     };
     let patch = json!({"metadata": {"annotations": {REQUEST_ANNOTATION: request.to_string()}}});
     if let Err(error) = session

@@ -61,6 +61,10 @@ pub fn observed(rs: &ReplicaSet) -> Option<ObservedReplicaSet> {
             .creation_timestamp
             .as_ref()
             .map(|time| from_timestamp(time.0)),
+        template_digest: rs
+            .annotations()
+            .get(kulta::POD_TEMPLATE_DIGEST_ANNOTATION)
+            .cloned(),
     })
 }
 

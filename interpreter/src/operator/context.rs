@@ -173,15 +173,17 @@ impl Context {
     }
 
     /// Leave results and errors for this rollout's next `step`; returns how many reconciles
-    /// in a row have failed (0 when this one went well).
+    /// in a row have failed (0 when this one went well) and whether this one's failures are
+    /// all transient.
     pub fn leave_pending(
         &self,
         namespace: &str,
         name: &str,
         results: Vec<MetricResult>,
         errors: Vec<EffectError>,
-    ) -> u32 {
-        self.with_pending(namespace, name, 0, |entry| {
+    ) -> (u32, bool) {
+        let transient = errors.iter().all(|error| error.cause.is_transient());
+        let failures = self.with_pending(namespace, name, 0, |entry| {
             entry.failures_in_a_row = if errors.is_empty() {
                 0
             } else {
@@ -190,7 +192,17 @@ impl Context {
             entry.results.extend(results);
             entry.errors.extend(errors);
             entry.failures_in_a_row
-        })
+        });
+        (failures, transient)
+    }
+
+    /// The rollout moved forward (its status changed and was written): failures before it no
+    /// longer count towards the backoff, so a flaky API slows a rollout down but never
+    /// stalls it.
+    pub fn made_progress(&self, namespace: &str, name: &str) {
+        self.with_pending(namespace, name, (), |entry| {
+            entry.failures_in_a_row = 0;
+        });
     }
 
     /// Count a reconcile that could not observe or write; returns how many in a row.
@@ -243,8 +255,36 @@ impl Context {
     }
 }
 
-/// Exponential backoff for retries: 1 s, 2 s, 4 s, … at most 5 minutes.
-pub fn backoff(failures_in_a_row: u32) -> Duration {
-    let exponent = failures_in_a_row.saturating_sub(1).min(9);
-    Duration::from_secs(1u64 << exponent).min(Duration::from_secs(300))
+/// Exponential backoff for retries. Transient failures (an API that is busy, slow or raced
+/// us) start at 250 ms and wait at most 5 s, so a flaky API slows a rollout down but never
+/// stalls it; failures a person must fix (forbidden, missing, refused) start at 1 s and wait
+/// at most 5 minutes.
+pub fn backoff(failures_in_a_row: u32, transient: bool) -> Duration {
+    let exponent = failures_in_a_row.saturating_sub(1).min(10);
+    let (first, cap) = if transient {
+        (Duration::from_millis(250), Duration::from_secs(5))
+    } else {
+        (Duration::from_secs(1), Duration::from_secs(300))
+    };
+    (first * (1u32 << exponent)).min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_failures_back_off_to_five_seconds_and_lasting_ones_to_five_minutes() {
+        let waits = |transient| -> Vec<u128> {
+            [1, 2, 3, 4, 5, 6, 12, u32::MAX]
+                .into_iter()
+                .map(|n| backoff(n, transient).as_millis())
+                .collect()
+        };
+        assert_eq!(waits(true), [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+        assert_eq!(
+            waits(false),
+            [1000, 2000, 4000, 8000, 16000, 32000, 300_000, 300_000]
+        );
+    }
 }

@@ -279,7 +279,7 @@ async fn run_controllers(
             routes_served = api.list(&ListParams::default().limit(1)).await.is_ok();
             break;
         }
-        let wait = context::backoff(attempt.saturating_add(1)).min(Duration::from_secs(30));
+        let wait = context::backoff(attempt.saturating_add(1), false).min(Duration::from_secs(30));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,

@@ -18,7 +18,7 @@ use kulta::{
 
 use super::cache::observed;
 use super::context::Context;
-use super::error::OperatorError;
+use super::error::{OperatorError, kube_cause};
 use super::telemetry::ReadFrom;
 
 /// Everything `step` needs to know about one rollout now.
@@ -49,7 +49,7 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
     if let Ok(plan) = validate(&rollout.spec) {
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
         for service in plan.service_names() {
-            if let Some(found) = api.get_opt(service).await? {
+            if let Some(found) = read(|| api.get_opt(service)).await? {
                 services.push(ObservedService {
                     name: service.to_string(),
                     revision: found
@@ -62,7 +62,7 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
         if let Some(routing) = plan.routing() {
             let route_namespace = routing.namespace.unwrap_or(&namespace);
             let api: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), route_namespace);
-            http_route = api.get_opt(routing.route).await?.map(|route| {
+            http_route = read(|| api.get_opt(routing.route)).await?.map(|route| {
                 crate::route::observe(&route, routing.stable_service, routing.canary_service)
             });
         }
@@ -146,7 +146,8 @@ async fn owned_replica_sets(
     } else {
         format!("{selector},{POD_TEMPLATE_HASH_LABEL}")
     };
-    let listed = api.list(&ListParams::default().labels(&labels)).await?;
+    let params = ListParams::default().labels(&labels);
+    let listed = read(|| api.list(&params)).await?;
     let mut owned: Vec<ObservedReplicaSet> = listed
         .items
         .iter()
@@ -156,6 +157,34 @@ async fn owned_replica_sets(
     owned.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(owned)
 }
+
+/// Reads tried again at once on a transient failure: a read changes nothing, and one
+/// failed read should not cost the whole reconcile its turn (the backoff after it is longer
+/// than these retries). A refusal a person must fix is returned at once.
+async fn read<T, F, Fut>(mut attempt: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut pause = READ_RETRY_PAUSE;
+    for _ in 1..READ_ATTEMPTS {
+        match attempt().await {
+            Err(error) if kube_cause(&error).is_transient() => {
+                tracing::debug!(%error, "read failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            done => return done,
+        }
+    }
+    attempt().await
+}
+
+/// Attempts per read.
+const READ_ATTEMPTS: u32 = 3;
+
+/// The pause before the second attempt of a read; doubled before each further one.
+const READ_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// A value as it may be shown: at most `limit` characters, marked when cut.
 fn shorten(text: &str, limit: usize) -> String {

@@ -62,7 +62,8 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         tracing::warn!(%namespace, rollout = %name, %error, "could not record the trace line");
     }
     let executed = execute::all(&ctx, &rollout, &effects).await;
-    let failures = ctx.leave_pending(&namespace, &name, Vec::new(), executed.errors);
+    let (mut failures, transient) =
+        ctx.leave_pending(&namespace, &name, Vec::new(), executed.errors);
     if executed.stopped {
         tracing::info!(%namespace, rollout = %name, "lost the lease mid-reconcile; stopped writing");
         return Ok(Action::await_change());
@@ -81,6 +82,9 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
             }
             Err(error) => return Err(error),
         }
+        // Forward: retry what failed soon, without the backoff of the failures before.
+        ctx.made_progress(&namespace, &name);
+        failures = failures.min(1);
     }
     // The transition is stored: what it owes the sink goes out (again, after a restart).
     execute::cdevent::offer(&ctx, &namespace, &name, &after.cdevents_outbox);
@@ -99,7 +103,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         .unwrap_or(ctx.settings.resync)
         .min(ctx.settings.resync);
     if failures > 0 {
-        requeue = requeue.min(backoff(failures));
+        requeue = requeue.min(backoff(failures, transient));
     }
     // A rollout waiting on the cluster is looked at again soon even if no watch event comes
     // (watches break; a blip at a step boundary must not cost minutes).
@@ -137,7 +141,11 @@ pub fn error_policy(object: Arc<Rollout>, error: &OperatorError, ctx: Arc<Contex
     let name = object.name_any();
     ctx.telemetry.reconcile_failed(error.metric_label());
     let failures = ctx.failed_reconcile(&namespace, &name);
-    let retry = backoff(failures);
+    let transient = match error {
+        OperatorError::Kube(error) => super::error::kube_cause(error).is_transient(),
+        _ => false,
+    };
+    let retry = backoff(failures, transient);
     tracing::warn!(%namespace, rollout = %name, %error, failures, retry_in = ?retry, "reconcile failed");
     if ctx.leader.acting() {
         let reason = reason_of(error);

@@ -1,5 +1,10 @@
 //! The operator's Prometheus metrics: rollout phase and weight, reconcile duration, effects by
 //! kind and outcome, analysis measurements, leadership and CDEvent deliveries.
+//!
+//! Series are bounded by what operators need, not by how many rollouts there are: one
+//! `rollout_info` series per rollout (its phase as a label, as Argo Rollouts' `rollout_info`),
+//! a `rollout_weight` series only while a rollout is shipping, and every other family by kind
+//! or outcome (analysis by metric name), never by rollout.
 
 use kulta::status::{AnalysisRun, MeasurementOutcome};
 use kulta::{EffectKind, Phase, RolloutStatus};
@@ -56,8 +61,6 @@ struct EffectLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AnalysisLabels {
-    namespace: String,
-    rollout: String,
     metric: String,
     outcome: &'static str,
 }
@@ -107,14 +110,14 @@ impl Telemetry {
         let mut registry = Registry::with_prefix("kulta");
         let phase = Family::<PhaseLabels, Gauge>::default();
         registry.register(
-            "rollout_phase",
-            "1 for the phase each rollout is in, 0 for the others",
+            "rollout_info",
+            "One series per rollout, always 1; its phase is a label",
             phase.clone(),
         );
         let weight = Family::<RolloutLabels, Gauge>::default();
         registry.register(
             "rollout_weight",
-            "Traffic percentage on the canary",
+            "Traffic percentage the route was observed giving the canary, while a rollout ships",
             weight.clone(),
         );
         let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
@@ -240,19 +243,32 @@ impl Telemetry {
     /// Publish a rollout's phase and weight, and count the measurements judged between two
     /// statuses.
     pub fn rollout(&self, labels: &RolloutLabels, before: &RolloutStatus, after: &RolloutStatus) {
-        for phase in Phase::ALL {
-            self.phase
-                .get_or_create(&PhaseLabels {
-                    namespace: labels.namespace.clone(),
-                    rollout: labels.rollout.clone(),
-                    phase: phase.as_str(),
-                })
-                .set(i64::from(after.phase == Some(phase)));
+        let current = after.phase.map(|phase| PhaseLabels {
+            namespace: labels.namespace.clone(),
+            rollout: labels.rollout.clone(),
+            phase: phase.as_str(),
+        });
+        let published = current
+            .as_ref()
+            .is_some_and(|current| self.phase.get(current).is_some());
+        if !published {
+            // A new phase (or a restart): the rollout's one series moves to it.
+            self.forget_phase(labels);
+            if let Some(current) = &current {
+                self.phase.get_or_create(current).set(1);
+            }
         }
-        // What requests see: the weight the route was observed carrying.
-        self.weight
-            .get_or_create(labels)
-            .set(i64::from(after.observed_weight.unwrap_or(0)));
+        // What requests see: the weight the route was observed carrying, while shipping.
+        let shipping = matches!(after.phase, Some(Phase::Progressing | Phase::Paused))
+            && after.canary_revision.is_some();
+        match after.observed_weight {
+            Some(weight) if shipping => {
+                self.weight.get_or_create(labels).set(i64::from(weight));
+            }
+            _ => {
+                self.weight.remove(labels);
+            }
+        }
         for run in [&after.gate_analysis, &after.background_analysis]
             .into_iter()
             .flatten()
@@ -271,8 +287,6 @@ impl Telemetry {
                 if metric.last_round > judged_before {
                     self.analysis
                         .get_or_create(&AnalysisLabels {
-                            namespace: labels.namespace.clone(),
-                            rollout: labels.rollout.clone(),
                             metric: metric.name.clone(),
                             outcome: outcome_name(outcome),
                         })
@@ -284,6 +298,11 @@ impl Telemetry {
 
     /// Forget a deleted rollout's series.
     pub fn forget(&self, labels: &RolloutLabels) {
+        self.forget_phase(labels);
+        self.weight.remove(labels);
+    }
+
+    fn forget_phase(&self, labels: &RolloutLabels) {
         for phase in Phase::ALL {
             self.phase.remove(&PhaseLabels {
                 namespace: labels.namespace.clone(),
@@ -291,7 +310,6 @@ impl Telemetry {
                 phase: phase.as_str(),
             });
         }
-        self.weight.remove(labels);
     }
 }
 

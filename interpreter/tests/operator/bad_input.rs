@@ -354,22 +354,34 @@ async fn a_hanging_prometheus_never_delays_an_abort() {
     hanging.abort();
 }
 
-/// A ReplicaSet that squats the name of the next revision's (not owned by the Rollout) is
-/// never adopted: the rollout says so and waits until the name is free.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_foreign_replica_set_with_the_revisions_name_is_never_adopted() {
-    use k8s_openapi::api::apps::v1::ReplicaSet;
-    use kube::api::{DeleteParams, PostParams};
-    let cluster = Cluster::start().await;
-    cluster.rollout(2, "web:1", json!({"simple": {}})).await;
-    let operator = start_operator(&cluster, options(None, None)).await;
-    cluster.settled().await;
-    // What the next revision's ReplicaSet will be called.
+/// The template `web:2` and the revision it hashes to before any collision.
+async fn next_template(cluster: &Cluster) -> (k8s_openapi::api::core::v1::PodTemplateSpec, String) {
     let mut next = cluster.rollouts().get("web").await.unwrap().spec.template;
     if let Some(spec) = next.spec.as_mut() {
         spec.containers[0].image = Some("web:2".into());
     }
-    let v2 = kulta::pod_template_hash(&next);
+    let revision = kulta::pod_template_hash(&next);
+    (next, revision)
+}
+
+/// The image of the pods of the ReplicaSet `name`.
+async fn image_of(cluster: &Cluster, name: &str) -> Option<String> {
+    let rs = cluster.replica_sets().get(name).await.unwrap();
+    rs.spec?.template?.spec?.containers.first()?.image.clone()
+}
+
+/// A ReplicaSet that squats the name of the next revision's (not owned by the Rollout) is
+/// never adopted: the collision count goes up, the revision ships under a new name, an Event
+/// says so, and the squatter is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_replica_set_with_the_revisions_name_is_never_adopted_and_the_revision_renamed() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use kube::api::PostParams;
+    let cluster = Cluster::start().await;
+    cluster.rollout(2, "web:1", json!({"simple": {}})).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    let (next, v2) = next_template(&cluster).await;
     let name = kulta::replica_set_name("web", &v2);
     let squatter: ReplicaSet = serde_json::from_value(json!({
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -385,22 +397,69 @@ async fn a_foreign_replica_set_with_the_revisions_name_is_never_adopted() {
         .await
         .unwrap();
     assert_eq!(cluster.ship("web:2").await, v2);
-    let status = cluster
-        .status_until("the squatter reported", LIMIT, |s| {
-            reconcile_error(s).is_some_and(|(reason, _)| reason == "WriteConflict")
-        })
-        .await;
-    let (_, message) = reconcile_error(&status).unwrap();
-    assert!(message.contains("never adopted"), "{message}");
+    let renamed = kulta::template_revision(&next, 1);
+    let status = cluster.stable_on(&renamed).await;
+    assert_eq!(status.collision_count, 1);
+    cluster.event_recorded("RevisionNameCollision").await;
+    let notes = cluster.event_notes().await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(&name) && n.contains(&renamed)),
+        "{notes:?}"
+    );
+    let ours = kulta::replica_set_name("web", &renamed);
+    assert_eq!(image_of(&cluster, &ours).await.as_deref(), Some("web:2"));
     let kept = cluster.replica_sets().get(&name).await.unwrap();
     assert_eq!(kept.labels().get("app").map(String::as_str), Some("other"));
     assert!(kept.owner_references().is_empty(), "not adopted");
+    assert_eq!(kept.spec.unwrap().replicas, Some(1), "left as it was");
+    operator.stop().await;
+}
+
+/// A crafted collision: the Rollout's own ReplicaSet under the next revision's name holds
+/// another pod template (its short hash collides). The template digest tells them apart: the
+/// new template ships under a renamed revision instead of being taken for the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owned_replica_set_of_another_template_under_the_revisions_name_is_not_taken_for_it() {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use kube::api::PostParams;
+    let cluster = Cluster::start().await;
+    cluster.rollout(2, "web:1", json!({"simple": {}})).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    let rollout = cluster.rollouts().get("web").await.unwrap();
+    let uid = rollout.metadata.uid.clone().unwrap();
+    let (next, v2) = next_template(&cluster).await;
+    let name = kulta::replica_set_name("web", &v2);
+    let impostor: ReplicaSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": name, "namespace": NS,
+            "labels": {"app": "web", kulta::POD_TEMPLATE_HASH_LABEL: v2},
+            "annotations": {kulta::POD_TEMPLATE_DIGEST_ANNOTATION: "0".repeat(32)},
+            "ownerReferences": [{"apiVersion": "kulta.io/v1alpha1", "kind": "Rollout",
+                                 "name": "web", "uid": uid, "controller": true}]
+        },
+        "spec": {"replicas": 2,
+                 "selector": {"matchLabels": {"app": "web", kulta::POD_TEMPLATE_HASH_LABEL: v2}},
+                 "template": {"metadata": {"labels": {"app": "web", kulta::POD_TEMPLATE_HASH_LABEL: v2}},
+                              "spec": {"containers": [{"name": "web", "image": "web:evil"}]}}}
+    }))
+    .unwrap();
     cluster
         .replica_sets()
-        .delete(&name, &DeleteParams::default())
+        .create(&PostParams::default(), &impostor)
         .await
         .unwrap();
-    cluster.stable_on(&v2).await;
+    assert_eq!(cluster.ship("web:2").await, v2);
+    let renamed = kulta::template_revision(&next, 1);
+    let status = cluster.stable_on(&renamed).await;
+    assert_eq!(status.collision_count, 1);
+    let ours = kulta::replica_set_name("web", &renamed);
+    assert_eq!(image_of(&cluster, &ours).await.as_deref(), Some("web:2"));
+    cluster.replicas_become(&[(&renamed, 2), (&v2, 0)]).await;
+    cluster.event_recorded("RevisionNameCollision").await;
     operator.stop().await;
 }
 

@@ -103,16 +103,31 @@ async fn a_canary_gated_by_prometheus_completes_emits_valid_cdevents_and_replays
         .await
         .unwrap();
     for wanted in [
-        "kulta_rollout_phase{namespace=\"default\",rollout=\"web\",phase=\"Completed\"} 1",
-        "kulta_rollout_weight{namespace=\"default\",rollout=\"web\"} 0",
+        "kulta_rollout_info{namespace=\"default\",rollout=\"web\",phase=\"Completed\"} 1",
         "kulta_reconcile_duration_seconds_count",
         "kulta_effects_total{kind=\"replicaset\",outcome=\"ok\"}",
         "kulta_effects_total{kind=\"route\",outcome=\"ok\"}",
-        "kulta_analysis_measurements_total{namespace=\"default\",rollout=\"web\",metric=\"error-rate\",outcome=\"success\"}",
+        "kulta_analysis_measurements_total{metric=\"error-rate\",outcome=\"success\"}",
         "kulta_leader 1",
     ] {
         assert!(metrics.contains(wanted), "{wanted} missing from\n{metrics}");
     }
+    // One series per rollout for its state; its weight only while it ships.
+    let web = "rollout=\"web\"";
+    assert_eq!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("kulta_rollout_info") && l.contains(web))
+            .count(),
+        1,
+        "{metrics}"
+    );
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("kulta_rollout_weight{") && l.contains(web)),
+        "a completed rollout keeps no weight series: {metrics}"
+    );
     let ready = reqwest::get(format!("http://{}/readyz", operator.health.unwrap()))
         .await
         .unwrap();

@@ -3,28 +3,10 @@
 
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
 use kulta::Phase;
 use kulta_apisim::faults::{Fault, FaultRule};
-use serde_json::json;
 
 use crate::support::*;
-
-/// Ship an image through requests that may fail: try until the patch lands (bounded).
-async fn ship_despite_faults(cluster: &Cluster, image: &str) -> String {
-    let patch =
-        json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}});
-    let rollouts = cluster.rollouts();
-    let params = PatchParams::default();
-    let patch = Patch::Merge(&patch);
-    for _ in 0..50 {
-        let attempt = rollouts.patch("web", &params, &patch);
-        if let Ok(Ok(rollout)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
-            return kulta::pod_template_hash(&rollout.spec.template);
-        }
-    }
-    panic!("the image could not be shipped in 50 attempts");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_completes_while_a_share_of_api_requests_fail_and_watches_are_cut() {
@@ -46,7 +28,7 @@ async fn a_canary_completes_while_a_share_of_api_requests_fail_and_watches_are_c
     cluster
         .sim
         .inject(FaultRule::new(None, None, hang).every(23));
-    let v2 = ship_despite_faults(&cluster, "web:2").await;
+    let v2 = cluster.ship_despite_faults("web:2").await;
     // The canary comes up while the faults go on and watches are cut every second (bounded:
     // at most 60 s; the test's own reads may fail too and are simply tried again).
     let mut reached = None;

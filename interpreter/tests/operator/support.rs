@@ -22,6 +22,8 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use kulta::{LeaseConfig, Rollout, RolloutStatus};
 use kulta_apisim::ApiSim;
+use kulta_apisim::selector::Selector;
+use kulta_apisim::store::Store;
 use kulta_interpreter::operator::{self, LeaseSettings, Options, Retry, Running, Settings};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -182,13 +184,28 @@ impl Cluster {
             .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .unwrap();
-        kulta::pod_template_hash(&rollout.spec.template)
+        rollout.template_revision()
+    }
+
+    /// Ship an image through requests that may fail: try until the patch lands (bounded).
+    pub async fn ship_despite_faults(&self, image: &str) -> String {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}});
+        let rollouts = self.rollouts();
+        let params = PatchParams::default();
+        let patch = Patch::Merge(&patch);
+        for _ in 0..50 {
+            let attempt = rollouts.patch("web", &params, &patch);
+            if let Ok(Ok(rollout)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
+                return rollout.template_revision();
+            }
+        }
+        panic!("{image} could not be shipped in 50 attempts");
     }
 
     /// The revision the Rollout's template has now.
     pub async fn revision(&self) -> String {
         let rollout = self.rollouts().get("web").await.unwrap();
-        kulta::pod_template_hash(&rollout.spec.template)
+        rollout.template_revision()
     }
 
     /// The canary's Services and, when `routed`, the user's HTTPRoute `web`.
@@ -426,6 +443,13 @@ pub fn lease(identity: &str) -> LeaseSettings {
 }
 
 pub async fn start_operator(cluster: &Cluster, options: Options) -> Running {
+    // `KULTA_TEST_LOG=kulta=debug` shows the operators' logs of a failing test.
+    if let Ok(filter) = std::env::var("KULTA_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     operator::start(cluster.client.clone(), options)
         .await
         .unwrap()
@@ -698,4 +722,69 @@ pub async fn metrics_text(url: &str) -> Result<String, String> {
         .text()
         .await
         .map_err(|e| e.to_string())
+}
+
+/// One look at the store: Services carrying traffic whose revision has no ready pods. Traffic
+/// is what the route `web` gives weight to, plus the `live` Services (those that carry traffic
+/// without a route). One lock, so one consistent snapshot.
+pub fn stranded(store: &Mutex<Store>, live: &[&str]) -> Vec<String> {
+    let Ok(store) = store.lock() else {
+        return vec!["the store lock is poisoned".into()];
+    };
+    let (Some(services), Some(sets)) = (
+        store.resource("", "v1", "services"),
+        store.resource("apps", "v1", "replicasets"),
+    ) else {
+        return Vec::new();
+    };
+    let Ok(replica_sets) = store.list(&sets, Some(NS), &Selector::default(), None, None) else {
+        return Vec::new();
+    };
+    let ready = |revision: &str| -> i64 {
+        replica_sets
+            .items
+            .iter()
+            .filter(|rs| rs["metadata"]["labels"][kulta::POD_TEMPLATE_HASH_LABEL] == revision)
+            .map(|rs| rs["status"]["readyReplicas"].as_i64().unwrap_or(0))
+            .sum()
+    };
+    // (Service, weight) pairs that carry traffic.
+    let mut carrying: Vec<(String, i64)> =
+        live.iter().map(|name| (name.to_string(), 100)).collect();
+    let route = store
+        .resource("gateway.networking.k8s.io", "v1", "httproutes")
+        .and_then(|routes| store.get(&routes, NS, "web").ok());
+    if let Some(route) = route {
+        let rules = route["spec"]["rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for backend in rules
+            .iter()
+            .flat_map(|rule| rule["backendRefs"].as_array().cloned().unwrap_or_default())
+        {
+            let weight = backend["weight"].as_i64().unwrap_or(1);
+            if let Some(name) = backend["name"].as_str()
+                && weight > 0
+            {
+                carrying.push((name.to_string(), weight));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (name, weight) in carrying {
+        let Ok(service) = store.get(&services, NS, &name) else {
+            continue;
+        };
+        let selected: &Value = &service["spec"]["selector"][kulta::POD_TEMPLATE_HASH_LABEL];
+        let Some(revision) = selected.as_str() else {
+            continue;
+        };
+        if ready(revision) == 0 {
+            problems.push(format!(
+                "{name} carries weight {weight} and selects {revision}, which has no ready pods"
+            ));
+        }
+    }
+    problems
 }

@@ -516,7 +516,7 @@ async fn revision(rollouts: &Api<Rollout>) -> Result<String, DemoError> {
         what: format!("read Rollout {NAME}"),
         message: error.to_string(),
     })?;
-    Ok(kulta::pod_template_hash(&rollout.spec.template))
+    Ok(rollout.template_revision())
 }
 
 /// The revision the template would have with image `:version`.
@@ -533,7 +533,8 @@ async fn revision_for(rollouts: &Api<Rollout>, version: u32) -> Result<String, D
     {
         container.image = Some(format!("{IMAGE}:{version}"));
     }
-    Ok(kulta::pod_template_hash(&template))
+    let collisions = rollout.status.map_or(0, |status| status.collision_count);
+    Ok(kulta::template_revision(&template, collisions))
 }
 
 /// Ship image `:version`; returns the new revision.
@@ -546,5 +547,5 @@ async fn ship(rollouts: &Api<Rollout>, version: u32) -> Result<String, DemoError
             what: format!("ship {IMAGE}:{version}"),
             message: error.to_string(),
         })?;
-    Ok(kulta::pod_template_hash(&rollout.spec.template))
+    Ok(rollout.template_revision())
 }

@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
-use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout};
+use kulta::{POD_TEMPLATE_DIGEST_ANNOTATION, POD_TEMPLATE_HASH_LABEL, Rollout};
 use serde_json::json;
 
 use crate::operator::error::{is_conflict, is_not_found};
@@ -14,9 +14,11 @@ use kulta::ErrorCause;
 
 use super::{EffectFailure, FIELD_MANAGER};
 
-/// Create the ReplicaSet of `revision`, labelled with its hash and owned by the Rollout. An
-/// existing one of this revision and Rollout is left alone (`step` scales it if its size is
-/// wrong); one that only has the name (another owner, another revision) is never adopted.
+/// Create the ReplicaSet of `revision`, labelled with its hash, annotated with the template's
+/// digest and owned by the Rollout. An existing one of this revision, template and Rollout is
+/// left alone (`step` scales it if its size is wrong); one that only has the name (another
+/// owner, another revision, another template under a colliding hash) is never adopted: the
+/// failure says the name is taken, and `step` renames the revision.
 pub async fn apply(
     api: &Api<ReplicaSet>,
     rollout: &Rollout,
@@ -25,6 +27,7 @@ pub async fn apply(
     replicas: i32,
     template: &PodTemplateSpec,
 ) -> Result<(), EffectFailure> {
+    let digest = kulta::template_digest(template);
     let mut template = template.clone();
     let metadata = template.metadata.get_or_insert_with(ObjectMeta::default);
     let labels = metadata.labels.get_or_insert_with(Default::default);
@@ -40,6 +43,9 @@ pub async fn apply(
             name: Some(name.to_string()),
             namespace: rollout.namespace(),
             labels: Some(labels),
+            annotations: Some(
+                [(POD_TEMPLATE_DIGEST_ANNOTATION.to_string(), digest.clone())].into(),
+            ),
             owner_references: rollout.controller_owner_ref(&()).map(|owner| vec![owner]),
             ..ObjectMeta::default()
         },
@@ -66,12 +72,16 @@ pub async fn apply(
                 .labels()
                 .get(POD_TEMPLATE_HASH_LABEL)
                 .map(String::as_str)
-                == Some(revision);
+                == Some(revision)
+                && existing
+                    .annotations()
+                    .get(POD_TEMPLATE_DIGEST_ANNOTATION)
+                    .is_none_or(|held| *held == digest);
             if ours && same {
                 return Ok(());
             }
             Err(EffectFailure {
-                cause: ErrorCause::Conflict,
+                cause: ErrorCause::NameTaken,
                 message: format!(
                     "ReplicaSet {name} already exists and is not revision {revision} of Rollout \
                      {}; it is left alone, never adopted",
