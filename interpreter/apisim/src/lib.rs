@@ -13,6 +13,9 @@
 //! Events are readable in both `events.k8s.io/v1` and `core/v1`, and `/openapi/v3` describes
 //! every served kind, so that `kubectl apply` validates as it would against a cluster.
 //!
+//! The same port answers a control endpoint under `/kulta-apisim/` (see [`control`]): faults,
+//! cut watches, the workload model, a request log and request counts, for shells and scripts.
+//!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
 //! let sim = kulta_apisim::ApiSim::start().await?;
@@ -21,12 +24,15 @@
 //! # Ok(()) }
 //! ```
 
+pub mod control;
+pub mod duration;
 pub mod error;
 pub mod events;
 pub mod faults;
 pub mod fields;
 pub mod openapi;
 pub mod ownership;
+pub mod requests;
 pub mod resource;
 pub mod scale;
 pub mod schema;
@@ -60,6 +66,7 @@ pub struct ApiSim {
     store: Arc<Mutex<Store>>,
     faults: Arc<Mutex<faults::Faults>>,
     cuts: Arc<tokio::sync::watch::Sender<u64>>,
+    requests: Arc<Mutex<requests::Requests>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -72,13 +79,20 @@ impl ApiSim {
 
     /// Start on `address`.
     pub async fn bind(address: SocketAddr) -> std::io::Result<Self> {
+        Self::bind_with(address, requests::DEFAULT_LOG).await
+    }
+
+    /// Start on `address`, keeping the last `request_log` requests in the request log.
+    pub async fn bind_with(address: SocketAddr, request_log: usize) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let store = Arc::new(Mutex::new(Store::new(DEFAULT_HISTORY)));
         let faults = Arc::new(Mutex::new(faults::Faults::default()));
         let (cuts, _) = tokio::sync::watch::channel(0u64);
         let cuts = Arc::new(cuts);
+        let requests = Arc::new(Mutex::new(requests::Requests::with_capacity(request_log)));
         let shared = server::Shared {
+            requests: Arc::clone(&requests),
             store: Arc::clone(&store),
             address: address.to_string(),
             faults: Arc::clone(&faults),
@@ -118,6 +132,7 @@ impl ApiSim {
             store,
             faults,
             cuts,
+            requests,
             stop: Some(stop),
             task,
         })
@@ -205,6 +220,14 @@ impl ApiSim {
             .lock()
             .map(|faults| faults.writes())
             .unwrap_or(0)
+    }
+
+    /// Request counts by client, verb, resource and code, as the control endpoint serves them.
+    pub fn requests(&self) -> requests::Counts {
+        self.requests
+            .lock()
+            .map(|requests| requests.counts())
+            .unwrap_or_default()
     }
 
     /// The store, for tests that need to reach behind the API (compaction, counts).

@@ -16,6 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::ApiError;
 use crate::faults::{Fault, Faults, Verb};
+use crate::requests::{Request as Logged, Requests};
 use crate::resource::ResourceType;
 use crate::selector::Selector;
 use crate::store::{Event, Store};
@@ -23,7 +24,7 @@ use crate::store::{Event, Store};
 /// The largest request body accepted, as a real API server (3 MiB).
 pub const MAX_BODY: usize = 3 << 20;
 
-type Body = BoxBody<Bytes, Infallible>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 /// Shared state of a running simulator.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct Shared {
     pub faults: Arc<Mutex<Faults>>,
     /// Bumped to end every open watch stream.
     pub cuts: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The request log and counts of the control endpoint.
+    pub requests: Arc<Mutex<Requests>>,
 }
 
 impl Shared {
@@ -51,6 +54,7 @@ pub async fn handle(
     shared: Shared,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let arrived = std::time::Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = parse_query(request.uri().query());
@@ -85,6 +89,13 @@ pub async fn handle(
         Ok(collected) => collected.to_bytes(),
         Err(_) => return Ok(error_response(&ApiError::too_large(MAX_BODY))),
     };
+    if let Some(rest) = path.strip_prefix(crate::control::PREFIX) {
+        return Ok(crate::control::handle(
+            &shared, &method, rest, &query, &body,
+        ));
+    }
+    let field_manager = query.get("fieldManager").cloned();
+    let client = agent.clone();
     let headers = Headers {
         content_type: &content_type,
         table: crate::table::wanted(&accept),
@@ -95,13 +106,54 @@ pub async fn handle(
             .cloned()
             .unwrap_or(agent),
     };
-    let mut label = (Verb::Get, "discovery".to_string());
-    let response = route(&shared, &method, &path, &query, &headers, &body, &mut label).await;
+    let mut seen = Seen::default();
+    let response = route(&shared, &method, &path, &query, &headers, &body, &mut seen).await;
     let response = response.unwrap_or_else(|error| error_response(&error));
+    let code = response.status().as_u16();
     if let Ok(mut faults) = shared.faults.lock() {
-        faults.count(label.0, &label.1, response.status().as_u16());
+        faults.count(seen.verb, &seen.resource, code);
+    }
+    if let Ok(mut requests) = shared.requests.lock() {
+        requests.note(Logged {
+            seq: 0,
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            verb: seen.verb,
+            resource: seen.resource,
+            namespace: seen.namespace,
+            name: seen.name,
+            subresource: seen.subresource,
+            field_manager,
+            agent: client,
+            code,
+            injected: seen.injected,
+            millis: arrived.elapsed().as_secs_f64() * 1000.0,
+        });
     }
     Ok(response)
+}
+
+/// What a request turned out to be, for faults, counts and the request log.
+struct Seen {
+    verb: Verb,
+    resource: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+    injected: bool,
+}
+
+impl Default for Seen {
+    /// Until a path names a resource: a discovery read.
+    fn default() -> Self {
+        Seen {
+            verb: Verb::Get,
+            resource: "discovery".into(),
+            namespace: None,
+            name: None,
+            subresource: None,
+            injected: false,
+        }
+    }
 }
 
 /// What the request does, for faults and accounting.
@@ -123,7 +175,7 @@ fn parse_query(query: Option<&str>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
+pub(crate) fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut response = json_typed(Full::new(Bytes::from(body)).boxed());
     *response.status_mut() = code;
@@ -195,7 +247,7 @@ async fn route(
     query: &BTreeMap<String, String>,
     headers: &Headers<'_>,
     body: &Bytes,
-    label: &mut (Verb, String),
+    seen: &mut Seen,
 ) -> Result<Response<Body>, ApiError> {
     let segments: Vec<&str> = path
         .trim_matches('/')
@@ -304,12 +356,24 @@ async fn route(
     };
     let namespace = target.namespace.clone().unwrap_or_default();
     let verb = verb_of(method, target.name.is_some(), is_true(query.get("watch")));
-    *label = (verb, target.rt.plural.clone());
+    *seen = Seen {
+        verb,
+        resource: target.rt.plural.clone(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        subresource: match (target.status, target.scale) {
+            (true, _) => Some("status".into()),
+            (_, true) => Some("scale".into()),
+            _ => None,
+        },
+        injected: false,
+    };
     let fault = shared
         .faults
         .lock()
         .map_err(|_| ApiError::internal("fault table lock poisoned"))?
         .decide(verb, &target.rt.plural);
+    seen.injected = fault.is_some();
     match fault {
         Some(Fault::Fail(code)) => return Err(ApiError::injected(code)),
         Some(Fault::Timeout(wait)) => {

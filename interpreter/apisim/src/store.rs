@@ -1,7 +1,7 @@
 //! The simulator's state: every object, one resourceVersion counter for all of them (as etcd
 //! has), and a bounded history of changes from which watches resume.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -110,6 +110,9 @@ pub struct Store {
     owners: BTreeMap<Key, Owners>,
     /// When each ReplicaSet's spec last changed, for its model.
     spec_changed: BTreeMap<(String, String), std::time::Instant>,
+    /// The objects that name each uid in their `ownerReferences`, so that a delete finds what
+    /// it cascades to without reading every stored object.
+    dependents: BTreeMap<String, BTreeSet<Key>>,
 }
 
 impl Store {
@@ -128,6 +131,7 @@ impl Store {
             workload: Workload::default(),
             owners: BTreeMap::new(),
             spec_changed: BTreeMap::new(),
+            dependents: BTreeMap::new(),
         };
         for name in ["default", "kube-system"] {
             let namespace =
@@ -156,6 +160,7 @@ impl Store {
             workload: self.workload.clone(),
             owners: self.owners.clone(),
             spec_changed: BTreeMap::new(),
+            dependents: self.dependents.clone(),
         }
     }
 
@@ -426,6 +431,7 @@ impl Store {
             });
         }
         let stored = Arc::new(object);
+        self.index_owners(&key, None, Some(&*stored));
         self.objects.insert(key, Arc::clone(&stored));
         self.record(rt, namespace, EventKind::Added, Arc::clone(&stored));
         let object = Value::clone(&stored);
@@ -524,6 +530,7 @@ impl Store {
             self.register(&object);
         }
         let stored = Arc::new(object);
+        self.index_owners(&key, Some(&current), Some(&*stored));
         self.objects.insert(key, Arc::clone(&stored));
         self.record(rt, namespace, EventKind::Modified, Arc::clone(&stored));
         let object = Value::clone(&stored);
@@ -646,6 +653,7 @@ impl Store {
             .remove(&key)
             .ok_or_else(|| ApiError::not_found(&rt.plural, name))?;
         self.next_resource_version();
+        self.index_owners(&key, Some(&*object), None);
         self.owners.remove(&key);
         self.record(rt, namespace, EventKind::Deleted, Arc::clone(&object));
         if rt.plural == "customresourcedefinitions" && rt.group == "apiextensions.k8s.io" {
@@ -722,16 +730,7 @@ impl Store {
     }
 
     fn collect_garbage(&mut self, owner_uid: &str) {
-        let owned: Vec<Key> = self
-            .objects
-            .iter()
-            .filter(|(_, object)| {
-                object["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(owner_uid)))
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
+        let owned = self.dependents.remove(owner_uid).unwrap_or_default();
         for key in owned {
             let rt = self
                 .types
@@ -743,6 +742,32 @@ impl Store {
                 let _ = self.delete(&rt, &key.namespace, &key.name);
             }
         }
+    }
+
+    /// Keep the owner index in step with one object's change from `before` to `after`
+    /// (`None`: absent).
+    fn index_owners(&mut self, key: &Key, before: Option<&Value>, after: Option<&Value>) {
+        let old = before.map(owner_uids).unwrap_or_default();
+        let new = after.map(owner_uids).unwrap_or_default();
+        for uid in old.difference(&new) {
+            if let Some(keys) = self.dependents.get_mut(uid) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.dependents.remove(uid);
+                }
+            }
+        }
+        for uid in new.difference(&old) {
+            self.dependents
+                .entry(uid.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+    }
+
+    /// Objects that name `owner_uid` among their owners (the owner index, for tests).
+    pub fn dependents_of(&self, owner_uid: &str) -> usize {
+        self.dependents.get(owner_uid).map_or(0, BTreeSet::len)
     }
 
     fn register(&mut self, crd: &Value) {
@@ -761,6 +786,18 @@ impl Store {
             });
         }
     }
+}
+
+/// The uids an object names in its `ownerReferences`.
+fn owner_uids(object: &Value) -> BTreeSet<String> {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r["uid"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn object_resource_version(object: &Value) -> u64 {
