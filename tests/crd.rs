@@ -21,7 +21,7 @@ fn committed_crd_matches_the_types() {
     let committed: serde_json::Value = serde_yaml_ng::from_str(&committed).unwrap();
     assert!(
         committed == generated,
-        "deploy/crd.yaml is out of date: run `cargo run -q -p kulta-interpreter -- crd > deploy/crd.yaml`"
+        "deploy/crd.yaml is out of date: run `cargo run -q -p kulta-interpreter --bin kulta -- crd > deploy/crd.yaml`"
     );
 }
 

@@ -121,6 +121,6 @@ fn the_vendored_httproute_crd_is_the_generated_one() {
     assert_eq!(
         kulta_interpreter::cli::crds::HTTPROUTE_CRD_YAML,
         generated,
-        "regenerate with: cargo run -q -p kulta-interpreter -- crd --httproute > deploy/gateway-api/httproute-crd.yaml"
+        "regenerate with: cargo run -q -p kulta-interpreter --bin kulta -- crd --httproute > deploy/gateway-api/httproute-crd.yaml"
     );
 }
