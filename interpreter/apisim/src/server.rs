@@ -499,21 +499,12 @@ impl Write<'_> {
             (&Method::PUT, Some(name)) => {
                 let sent = parse_json(self.body)?;
                 crate::fields::check(&target.rt, &sent, self.fields, warnings)?;
-                let object = if target.scale {
-                    let current = store.get(storage, &namespace, name)?;
-                    crate::scale::scaled(&target.rt, current, &sent)?
+                let current = if target.scale {
+                    store.get(storage, &namespace, name)
                 } else {
-                    target.stored(sent)
+                    Err(ApiError::internal("not read: the whole object is replaced"))
                 };
-                let updated = store.update_by(
-                    storage,
-                    &namespace,
-                    name,
-                    object,
-                    target.status,
-                    &self.headers.manager,
-                )?;
-                Ok((StatusCode::OK, self.answer(updated)?))
+                self.replace(store, name, current, sent)
             }
             (&Method::PATCH, Some(name)) => self.patch(store, name, warnings),
             (&Method::DELETE, Some(name)) => {
@@ -621,13 +612,27 @@ impl Write<'_> {
         if !media.starts_with("application/apply-patch") {
             crate::fields::check(&target.rt, &patched, self.fields, warnings)?;
         }
+        self.replace(store, name, current, patched)
+    }
+
+    /// Store `sent` as the object `name` (through its `/scale` view, from `current`, when the
+    /// request is on the scale subresource) and answer with what was stored.
+    fn replace(
+        &self,
+        store: &mut Store,
+        name: &str,
+        current: Result<Value, ApiError>,
+        sent: Value,
+    ) -> Result<(StatusCode, Value), ApiError> {
+        let target = &self.target;
+        let namespace = target.namespace.clone().unwrap_or_default();
         let object = if target.scale {
-            crate::scale::scaled(&target.rt, current?, &patched)?
+            crate::scale::scaled(&target.rt, current?, &sent)?
         } else {
-            target.stored(patched)
+            target.stored(sent)
         };
         let updated = store.update_by(
-            storage,
+            &target.storage,
             &namespace,
             name,
             object,

@@ -63,7 +63,7 @@ pub async fn run(args: &Args) -> Result<Report, BenchError> {
     };
     let started = Instant::now();
     for rollout in &loaded {
-        tracker.expect(
+        tracker.watch_for(
             rollout.key.clone(),
             rollout.revision.clone(),
             1,
@@ -264,7 +264,7 @@ async fn ship(
             )
             .await?;
         let generation = updated["metadata"]["generation"].as_i64().unwrap_or(0);
-        tracker.expect(
+        tracker.watch_for(
             (namespace.clone(), name.clone()),
             load::revision(&updated)?,
             generation,

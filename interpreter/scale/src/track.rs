@@ -75,7 +75,7 @@ pub struct Tracker {
 
 impl Tracker {
     /// From now on, wait for `key` to reach `target` on `revision` (generation `generation`).
-    pub fn expect(
+    pub fn watch_for(
         &self,
         key: Key,
         revision: String,

@@ -5,7 +5,7 @@ use serde_yaml_ng::{Mapping, Value};
 use super::argo_analysis::{self, Use, duration_text, step_path};
 use super::emit::{OutPath, Seg, keys};
 use super::source::{Notes, Obj};
-use super::{Converted, Index, Workload, metadata, put, workload};
+use super::{Converted, Index, Workload, put, rollout_head, workload};
 use crate::cli::manifest::Document;
 
 /// The Gateway API plugin of Argo Rollouts.
@@ -16,23 +16,7 @@ pub fn convert(document: &Document, index: &Index<'_>) -> Converted {
     let mut notes = Notes::default();
     let namespace = document.namespace();
     let root = Obj::new(&document.value, "");
-    root.skip("apiVersion");
-    root.skip("kind");
-    root.skip("status");
-    let mut rollout = Mapping::new();
-    put(
-        &mut rollout,
-        "apiVersion",
-        Value::from(crate::cli::lint::API_VERSION),
-    );
-    put(&mut rollout, "kind", Value::from("Rollout"));
-    if let Some(meta) = root.obj("metadata") {
-        put(
-            &mut rollout,
-            "metadata",
-            Value::Mapping(metadata(&meta, &mut notes)),
-        );
-    }
+    let mut rollout = rollout_head(&root, &mut notes);
     let spec_at = keys(&["spec"]);
     let mut spec = Mapping::new();
     let source = Obj::new(&Value::Null, "spec");

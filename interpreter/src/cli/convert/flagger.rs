@@ -14,7 +14,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::emit::{OutPath, Seg, keys};
 use super::source::{Notes, Obj};
-use super::{Converted, Index, Workload, metadata, put, workload};
+use super::{Converted, Index, Workload, put, rollout_head, workload};
 use crate::cli::manifest::Document;
 
 /// How the Canary's analysis ships a revision.
@@ -33,23 +33,7 @@ pub fn convert(document: &Document, index: &Index<'_>) -> Converted {
     let namespace = document.namespace();
     let name = document.name().unwrap_or("canary").to_string();
     let root = Obj::new(&document.value, "");
-    root.skip("apiVersion");
-    root.skip("kind");
-    root.skip("status");
-    let mut rollout = Mapping::new();
-    put(
-        &mut rollout,
-        "apiVersion",
-        Value::from(crate::cli::lint::API_VERSION),
-    );
-    put(&mut rollout, "kind", Value::from("Rollout"));
-    if let Some(meta) = root.obj("metadata") {
-        put(
-            &mut rollout,
-            "metadata",
-            Value::Mapping(metadata(&meta, &mut notes)),
-        );
-    }
+    let mut rollout = rollout_head(&root, &mut notes);
     let spec_at = keys(&["spec"]);
     let empty = Value::Null;
     let source = root.obj("spec").unwrap_or_else(|| Obj::new(&empty, "spec"));

@@ -135,6 +135,25 @@ pub fn workload(
     });
 }
 
+/// The start of a converted Rollout: its kind and the source's metadata; the source's
+/// `apiVersion`, `kind` and `status` are read (not reported as dropped).
+pub fn rollout_head(root: &Obj<'_>, notes: &mut Notes) -> Mapping {
+    root.skip("apiVersion");
+    root.skip("kind");
+    root.skip("status");
+    let mut rollout = Mapping::new();
+    put(&mut rollout, "apiVersion", Value::from(lint::API_VERSION));
+    put(&mut rollout, "kind", Value::from("Rollout"));
+    if let Some(meta) = root.obj("metadata") {
+        put(
+            &mut rollout,
+            "metadata",
+            Value::Mapping(metadata(&meta, notes)),
+        );
+    }
+    rollout
+}
+
 /// The metadata a Rollout keeps: name, namespace, labels and annotations (without the ones a
 /// tool wrote). What the API server set is left out without a word.
 pub fn metadata(meta: &Obj<'_>, notes: &mut Notes) -> Mapping {
