@@ -78,4 +78,6 @@ pub mod reason {
     pub const REVISION_NAME_COLLISION: &str = "RevisionNameCollision";
     /// Every effect succeeded again.
     pub const RECONCILE_RECOVERED: &str = "ReconcileRecovered";
+    /// A running ReplicaSet no controller owned was taken over as the first revision.
+    pub const ADOPTED: &str = "ReplicaSetAdopted";
 }

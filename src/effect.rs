@@ -46,6 +46,24 @@ pub enum Effect {
         /// ReplicaSet name.
         name: String,
     },
+    /// Take over a ReplicaSet no controller owns, as the ReplicaSet of `revision`: the Rollout
+    /// becomes its controlling owner, and it, its pod template and its running pods gain the
+    /// pod-template hash label and digest. No pod restarts.
+    AdoptReplicaSet {
+        /// ReplicaSet name (kept: names cannot change).
+        name: String,
+        /// The revision it becomes.
+        revision: String,
+        /// [`crate::template_digest`] of the Rollout's template, for the digest annotation.
+        digest: String,
+    },
+    /// Set the `spec.replicas` of the Deployment named by `spec.workloadRef`.
+    ScaleDeployment {
+        /// Deployment name, in the Rollout's namespace.
+        name: String,
+        /// Desired replicas.
+        replicas: i32,
+    },
     /// Make a Service select one revision (its selector gains the pod-template hash).
     PointService {
         /// Service name.
@@ -205,8 +223,10 @@ pub enum EventType {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "camelCase")]
 pub enum EffectKind {
-    /// ReplicaSet create, scale, delete.
+    /// ReplicaSet create, scale, delete, adopt.
     ReplicaSet,
+    /// The Deployment named by `workloadRef`: its replicas.
+    Deployment,
     /// Service selector.
     Service,
     /// HTTPRoute weights and header rule.
@@ -226,6 +246,7 @@ impl EffectKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EffectKind::ReplicaSet => "replicaset",
+            EffectKind::Deployment => "deployment",
             EffectKind::Service => "service",
             EffectKind::Route => "route",
             EffectKind::Metric => "metric",
@@ -242,7 +263,9 @@ impl Effect {
         match self {
             Effect::ApplyReplicaSet { .. }
             | Effect::ScaleReplicaSet { .. }
-            | Effect::DeleteReplicaSet { .. } => EffectKind::ReplicaSet,
+            | Effect::DeleteReplicaSet { .. }
+            | Effect::AdoptReplicaSet { .. } => EffectKind::ReplicaSet,
+            Effect::ScaleDeployment { .. } => EffectKind::Deployment,
             Effect::PointService { .. } => EffectKind::Service,
             Effect::SetRouteWeights { .. } | Effect::SetHeaderRoute { .. } => EffectKind::Route,
             Effect::QueryMetric(_) => EffectKind::Metric,
@@ -258,7 +281,9 @@ impl Effect {
         match self {
             Effect::ApplyReplicaSet { name, .. }
             | Effect::ScaleReplicaSet { name, .. }
-            | Effect::DeleteReplicaSet { name } => format!("ReplicaSet {name}"),
+            | Effect::DeleteReplicaSet { name }
+            | Effect::AdoptReplicaSet { name, .. } => format!("ReplicaSet {name}"),
+            Effect::ScaleDeployment { name, .. } => format!("Deployment {name}"),
             Effect::PointService { service, .. } => format!("Service {service}"),
             Effect::SetRouteWeights { route, .. } | Effect::SetHeaderRoute { route, .. } => {
                 format!("HTTPRoute {}/{}", route.namespace, route.name)
@@ -280,6 +305,8 @@ impl Effect {
             Effect::ApplyReplicaSet { .. }
                 | Effect::ScaleReplicaSet { .. }
                 | Effect::DeleteReplicaSet { .. }
+                | Effect::AdoptReplicaSet { .. }
+                | Effect::ScaleDeployment { .. }
                 | Effect::PointService { .. }
                 | Effect::SetRouteWeights { .. }
                 | Effect::SetHeaderRoute { .. }

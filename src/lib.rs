@@ -61,14 +61,15 @@ pub use leader::{
 };
 pub use observations::{
     EffectError, ErrorCause, MetricResult, MetricValue, Observations, ObservedBackend,
-    ObservedHttpRoute, ObservedReplicaSet, ObservedService, RolloutRef,
+    ObservedHttpRoute, ObservedOrphan, ObservedReplicaSet, ObservedService, ObservedWorkload,
+    RolloutRef,
 };
 pub use request::{ControlRequest, REQUEST_ANNOTATION, RequestAction};
 pub use revision::{
-    POD_TEMPLATE_DIGEST_ANNOTATION, POD_TEMPLATE_HASH_LABEL, pod_template_hash, replica_set_name,
-    template_digest, template_revision,
+    FOREIGN_HASH_LABELS, POD_TEMPLATE_DIGEST_ANNOTATION, POD_TEMPLATE_HASH_LABEL,
+    pod_template_hash, replica_set_name, template_digest, template_revision,
 };
-pub use spec::{Rollout, RolloutSpec};
+pub use spec::{Rollout, RolloutSpec, ScaleDown, WorkloadRef};
 pub use status::{Phase, RolloutStatus};
 pub use step::step;
 pub use validate::{Plan, SpecError, validate};

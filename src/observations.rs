@@ -26,6 +26,14 @@ pub struct Observations {
     /// Every ReplicaSet the Rollout owns.
     #[serde(default)]
     pub replica_sets: Vec<ObservedReplicaSet>,
+    /// ReplicaSets in the namespace that no controller owns and whose labels the Rollout's
+    /// selector matches, looked for only while the Rollout owns none: what an Argo Rollout or
+    /// a Deployment deleted with `--cascade=orphan` left running, for the Rollout to adopt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphans: Vec<ObservedOrphan>,
+    /// The Deployment `spec.workloadRef` names, when it is set and the Deployment exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<ObservedWorkload>,
     /// The Services the strategy names, as found (missing ones are absent).
     #[serde(default)]
     pub services: Vec<ObservedService>,
@@ -93,6 +101,29 @@ pub struct ObservedReplicaSet {
     /// ReplicaSet was made from (absent on ReplicaSets made before it was written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_digest: Option<String>,
+}
+
+/// A ReplicaSet no controller owns, with the pod template it runs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedOrphan {
+    /// Its counts; `revision` is the hash label its former controller gave it, if any.
+    #[serde(flatten)]
+    pub replica_set: ObservedReplicaSet,
+    /// `spec.template`, as stored (with the server's defaults and its old hash label).
+    pub template: k8s_openapi::api::core::v1::PodTemplateSpec,
+}
+
+/// The Deployment a Rollout's `workloadRef` names.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedWorkload {
+    /// Deployment name.
+    pub name: String,
+    /// `spec.replicas` (1 when unset, as the API server defaults it).
+    pub replicas: i32,
+    /// `spec.template`: the pod template the Rollout ships.
+    pub template: k8s_openapi::api::core::v1::PodTemplateSpec,
 }
 
 /// A Service and the revision its selector names.

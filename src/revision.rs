@@ -18,6 +18,11 @@ pub const POD_TEMPLATE_HASH_LABEL: &str = "kulta.io/pod-template-hash";
 /// The annotation on a ReplicaSet holding [`template_digest`] of the template it was made from.
 pub const POD_TEMPLATE_DIGEST_ANNOTATION: &str = "kulta.io/pod-template-digest";
 
+/// The hash labels other controllers put on their ReplicaSets' pods: a Deployment's and an
+/// Argo Rollout's. A template taken over from them is compared without these, and a Service
+/// KULTA points at a revision stops selecting by them.
+pub const FOREIGN_HASH_LABELS: [&str; 2] = ["pod-template-hash", "rollouts-pod-template-hash"];
+
 /// Characters that cannot spell words, as Kubernetes uses for generated names.
 const ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
 const LENGTH: usize = 10;

@@ -37,8 +37,14 @@ pub struct RolloutSpec {
     pub replicas: i32,
     /// Label selector for the pods; must match the template's labels.
     pub selector: LabelSelector,
-    /// The pod template; each distinct template is one revision.
+    /// The pod template; each distinct template is one revision. Exactly one of `template`
+    /// and `workloadRef`.
+    #[serde(default, skip_serializing_if = "is_unset_template")]
     pub template: PodTemplateSpec,
+    /// Instead of `template`: an existing Deployment whose pod template is shipped, scaled
+    /// down as the Rollout takes over (as Argo Rollouts' `workloadRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ref: Option<WorkloadRef>,
     /// Old ReplicaSets kept at zero replicas; older ones are deleted.
     #[serde(default = "default_revision_history_limit")]
     pub revision_history_limit: i32,
@@ -47,6 +53,55 @@ pub struct RolloutSpec {
     pub progress_deadline_seconds: i32,
     /// How new revisions are shipped: exactly one of `canary`, `blueGreen`, `simple`.
     pub strategy: Strategy,
+}
+
+/// Whether a template was left out (`spec.workloadRef` names the template instead).
+pub fn is_unset_template(template: &PodTemplateSpec) -> bool {
+    template.metadata.is_none() && template.spec.is_none()
+}
+
+/// An existing workload whose pod template the Rollout ships.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRef {
+    /// The workload's API version: `apps/v1`.
+    pub api_version: WorkloadApiVersion,
+    /// The workload's kind: `Deployment`.
+    pub kind: WorkloadKind,
+    /// The workload's name, in the Rollout's namespace.
+    pub name: String,
+    /// When the Deployment is scaled down (default `never`).
+    #[serde(default)]
+    pub scale_down: ScaleDown,
+}
+
+/// The API versions a `workloadRef` may name.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum WorkloadApiVersion {
+    /// `apps/v1`.
+    #[serde(rename = "apps/v1")]
+    AppsV1,
+}
+
+/// The kinds a `workloadRef` may name.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum WorkloadKind {
+    /// An `apps/v1` Deployment.
+    Deployment,
+}
+
+/// When the referenced Deployment is scaled down, as Argo Rollouts' `workloadRef.scaleDown`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleDown {
+    /// Never: the Deployment keeps its replicas (scale it down yourself).
+    #[default]
+    Never,
+    /// To zero once the Rollout has completed its revision.
+    OnSuccess,
+    /// Step by step as the Rollout's stable pods become available (back up if they stop
+    /// being available), so that together they always serve `replicas`.
+    Progressively,
 }
 
 pub(crate) fn default_replicas() -> i32 {

@@ -85,6 +85,12 @@ pub struct RolloutStatus {
     /// on, as a Deployment's `collisionCount` is. Never decreases.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub collision_count: u32,
+    /// Transitions of the current shipment already announced by a CDEvent, as
+    /// `<revision>/<transition>` (`…/deployed`, `…/step-2`, `…/replicas-3`, `…/rolledback`). A transition decided again, after its write
+    /// failed or by a second failure, is not announced again: one id never goes out with two
+    /// bodies. Cleared when a shipment starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announced: Vec<String>,
     /// Pods owned by the rollout (desired, all revisions), for `kubectl` and the scale
     /// subresource.
     #[serde(default)]

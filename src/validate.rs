@@ -8,7 +8,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::duration::{DurationError, DurationString};
-use crate::spec::{AnalysisSpec, CanaryStep, HeaderRoute, MetricSpec, RolloutSpec};
+use crate::spec::{
+    AnalysisSpec, CanaryStep, HeaderRoute, MetricSpec, RolloutSpec, is_unset_template,
+};
 
 /// Why a spec cannot be acted on. Each message starts with the field's path.
 #[derive(thiserror::Error, Debug, Clone, PartialEq)]
@@ -96,6 +98,17 @@ pub enum SpecError {
     /// Surge and unavailability both zero: nothing could ever move.
     #[error("spec.strategy.simple: maxSurge and maxUnavailable cannot both be 0")]
     NoRoomToMove,
+    /// Both a template and a workloadRef.
+    #[error("spec: template and workloadRef are both set; set exactly one")]
+    TemplateOrWorkloadRef,
+    /// The Deployment `workloadRef` names does not exist.
+    #[error("spec.workloadRef: Deployment {namespace}/{name} was not found")]
+    WorkloadNotFound {
+        /// Deployment name.
+        name: String,
+        /// The Rollout's namespace.
+        namespace: String,
+    },
     /// The selector does not select the template's pods.
     #[error("spec.selector: does not match spec.template.metadata.labels")]
     SelectorMismatch,
@@ -291,21 +304,8 @@ impl fmt::Display for Field<'_> {
     }
 }
 
-/// Check a spec and resolve it into a [`Plan`].
-pub fn validate(spec: &RolloutSpec) -> Result<Plan<'_>, SpecError> {
-    let root = Field::Root("spec");
-    // Zero is allowed, as for a Deployment: the rollout scales to nothing.
-    at_least(&root.key("replicas"), spec.replicas, 0)?;
-    at_least(
-        &root.key("revisionHistoryLimit"),
-        spec.revision_history_limit,
-        0,
-    )?;
-    at_least(
-        &root.key("progressDeadlineSeconds"),
-        spec.progress_deadline_seconds,
-        1,
-    )?;
+/// The template has containers and the selector selects its pods.
+fn template(spec: &RolloutSpec) -> Result<(), SpecError> {
     let has_containers = spec
         .template
         .spec
@@ -323,6 +323,34 @@ pub fn validate(spec: &RolloutSpec) -> Result<Plan<'_>, SpecError> {
         .unwrap_or(&no_labels);
     if !selector_matches(&spec.selector, labels) {
         return Err(SpecError::SelectorMismatch);
+    }
+    Ok(())
+}
+
+/// Check a spec and resolve it into a [`Plan`].
+pub fn validate(spec: &RolloutSpec) -> Result<Plan<'_>, SpecError> {
+    let root = Field::Root("spec");
+    // Zero is allowed, as for a Deployment: the rollout scales to nothing.
+    at_least(&root.key("replicas"), spec.replicas, 0)?;
+    at_least(
+        &root.key("revisionHistoryLimit"),
+        spec.revision_history_limit,
+        0,
+    )?;
+    at_least(
+        &root.key("progressDeadlineSeconds"),
+        spec.progress_deadline_seconds,
+        1,
+    )?;
+    match &spec.workload_ref {
+        // The template is the Deployment's: `step` checks it once it is read.
+        Some(reference) if is_unset_template(&spec.template) => {
+            if reference.name.is_empty() {
+                return Err(SpecError::Empty("spec.workloadRef.name".into()));
+            }
+        }
+        Some(_) => return Err(SpecError::TemplateOrWorkloadRef),
+        None => template(spec)?,
     }
     let strategy = &spec.strategy;
     let count = [

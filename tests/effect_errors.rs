@@ -53,14 +53,18 @@ fn refused_route_writes_name_the_route_in_a_condition_and_retry_until_they_land(
 #[test]
 fn a_missing_service_is_reported_with_the_not_found_reason() {
     let spec = Spec::canary(vec![set_weight(20), pause()]).build();
-    let mut observations = world(&spec, healthy).observe();
+    let mut sim = deployed(spec.clone());
+    // The Service was deleted and created again: it selects no revision, and the write that
+    // points it again is refused.
+    sim.world.services.insert(CANARY_SVC.to_string(), None);
+    let mut observations = sim.world.observe();
     observations.effect_errors.push(EffectError {
         kind: EffectKind::Service,
         target: "Service web-canary".into(),
         cause: ErrorCause::NotFound,
         message: "services \"web-canary\" not found".into(),
     });
-    let (status, effects) = step(&spec, &Default::default(), &observations);
+    let (status, effects) = step(&spec, &sim.status, &observations);
     let condition = status.condition(ConditionType::ReconcileError).unwrap();
     assert_eq!(condition.reason, "TargetNotFound");
     assert_eq!(

@@ -3,18 +3,22 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use chrono::TimeDelta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kulta::duration::DurationString;
-use kulta::effect::EffectKind;
-use kulta::sim::{EffectFailure, EffectLag, PodBehaviour, Sim, check_invariants};
+use kulta::effect::{CdEvent, Effect, EffectKind};
+use kulta::sim::{
+    EffectFailure, EffectLag, PodBehaviour, Sim, SimPod, SimReplicaSet, check_invariants,
+};
 use kulta::spec::{
     AnalysisSpec, CanaryStep, MetricSpec, PauseStep, PrometheusProvider, RolloutSpec,
     ThresholdRange,
 };
-use kulta::{MetricValue, RequestAction};
+use kulta::spec::{ScaleDown, WorkloadApiVersion, WorkloadKind, WorkloadRef};
+use kulta::{MetricValue, ObservedWorkload, RequestAction};
 use proptest::prelude::*;
 use support::*;
 
@@ -228,6 +232,8 @@ proptest! {
         actions in prop::collection::vec(action(), 1..24),
         failing in prop::collection::vec((window(), prop::sample::select(vec![EffectKind::Route, EffectKind::Service, EffectKind::ReplicaSet])), 0..3),
         lagging in prop::collection::vec((window(), 1i64..90), 0..2),
+        takeover in 0u8..5,
+        scale_down in prop::sample::select(vec![ScaleDown::Never, ScaleDown::OnSuccess, ScaleDown::Progressively]),
     ) {
         let metric_script = script.clone();
         let metrics = move |key: &kulta::MeasurementKey, _now| {
@@ -241,7 +247,31 @@ proptest! {
                 Outcome::Error => MetricValue::Error("connection refused".into()),
             }
         };
-        let mut sim = Sim::new(spec.clone(), world(&spec, metrics));
+        // What ran before: nothing, a ReplicaSet no controller owns (of the first image, or
+        // of another), or a Deployment the Rollout ships through `workloadRef`.
+        let mut spec = spec;
+        let mut world = world(&spec, metrics);
+        match takeover {
+            1 | 2 => {
+                let running = template(&image(if takeover == 1 { 1 } else { 0 }));
+                let ready = SimPod { ready_at: Some(at(0)), crash_at: None, flap: None };
+                let pods = vec![ready; usize::try_from(spec.replicas).unwrap_or(0)];
+                let rs = SimReplicaSet { revision: "argo".into(), pods, created_at: at(-60), template_digest: None };
+                world.orphans.insert("web-argo".into(), (rs, running));
+            }
+            3 => {
+                world.workload = Some(ObservedWorkload { name: "web".into(), replicas: spec.replicas, template: spec.template.clone() });
+                spec.template = Default::default();
+                spec.workload_ref = Some(WorkloadRef {
+                    api_version: WorkloadApiVersion::AppsV1,
+                    kind: WorkloadKind::Deployment,
+                    name: "web".into(),
+                    scale_down,
+                });
+            }
+            _ => {}
+        }
+        let mut sim = Sim::new(spec.clone(), world);
         for (version, behaviour) in (2u8..).zip(behaviours.iter().skip(1)) {
             sim.world.pods.insert(revision_of(&image(version)), behaviour.clone());
         }
@@ -271,7 +301,13 @@ proptest! {
                 }
                 Action::Template(version) => {
                     let image = image(*version);
-                    sim.edit(|spec| spec.template = template(&image));
+                    match sim.world.workload.as_mut() {
+                        Some(workload) => {
+                            workload.template = template(&image);
+                            sim.settle();
+                        }
+                        None => sim.edit(|spec| spec.template = template(&image)),
+                    }
                 }
                 Action::Restart => {
                     let json = serde_json::to_string(&sim.status).unwrap();
@@ -294,6 +330,15 @@ proptest! {
         for (index, record) in sim.records.iter().enumerate() {
             if let Err(violation) = check_invariants(record) {
                 prop_assert!(false, "step #{index}: {violation}\ntrace:\n{}", trace(&sim));
+            }
+        }
+        // A receiver de-duplicates by id: one id, one body, whatever failed in between.
+        let mut bodies: BTreeMap<&str, &CdEvent> = BTreeMap::new();
+        for effect in sim.effects() {
+            if let Effect::EmitCdEvent(event) = effect
+                && let Some(first) = bodies.insert(&event.id, event)
+            {
+                prop_assert_eq!(first, event, "CDEvent {} decided twice with different bodies\ntrace:\n{}", event.id, trace(&sim));
             }
         }
     }

@@ -47,6 +47,8 @@ fn violation(invariant: &'static str, detail: String) -> Result<(), Violation> {
 const NO_TRAFFIC_WITHOUT_PODS: &str = "no traffic to a revision without ready pods";
 const NO_SCALE_DOWN_UNDER_TRAFFIC: &str = "nothing scaled down under the traffic it carries";
 const STABLE_COVERS_ITS_WEIGHT: &str = "stable's ready pods cover its weight";
+const DEPLOYMENT_COVERED: &str =
+    "the Deployment being replaced goes down only as the Rollout's ready pods cover it";
 const DEADLINE_RUNS: &str = "the progress deadline runs in every waiting state";
 
 /// Check one step. Returns the first broken invariant.
@@ -239,13 +241,15 @@ fn in_order(record: &Record, plan: &Plan<'_>, roles: &Roles<'_>) -> Result<(), V
                 let before = model.selected(service).map(str::to_string);
                 let was = model.ready_of(before.as_deref());
                 let now = model.ready_of(Some(revision));
-                if carries && now == 0 && was > 0 {
+                // A Service that selects no revision selects by the user's labels alone and
+                // may be serving pods the Rollout does not own: it counts as serving.
+                if carries && now == 0 && (was > 0 || before.is_none()) {
                     return violation(
                         NO_TRAFFIC_WITHOUT_PODS,
                         at(format!(
                             "{service} re-pointed from {} ({was} ready) to {revision} (0 ready) \
                              while it carries traffic",
-                            before.unwrap_or_default()
+                            before.as_deref().unwrap_or("its own selector")
                         )),
                     );
                 }
@@ -368,6 +372,20 @@ fn in_order(record: &Record, plan: &Plan<'_>, roles: &Roles<'_>) -> Result<(), V
                     );
                 }
                 model.header.insert(rule.service.clone());
+            }
+            Effect::ScaleDeployment { name, replicas } => {
+                let observed = obs.workload.as_ref().map_or(0, |w| w.replicas);
+                let ready: i32 = model.ready.values().sum();
+                if *replicas < observed && replicas.saturating_add(ready) < roles.replicas {
+                    return violation(
+                        DEPLOYMENT_COVERED,
+                        at(format!(
+                            "Deployment {name} scaled from {observed} to {replicas} with {ready} \
+                             ready pods of the Rollout for {} replicas",
+                            roles.replicas
+                        )),
+                    );
+                }
             }
             _ => {}
         }

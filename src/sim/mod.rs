@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use crate::effect::{Effect, EffectKind, MeasurementKey};
 use crate::observations::{
     EffectError, ErrorCause, MetricResult, MetricValue, Observations, ObservedBackend,
-    ObservedHttpRoute, ObservedReplicaSet, ObservedService, RolloutRef,
+    ObservedHttpRoute, ObservedOrphan, ObservedReplicaSet, ObservedService, ObservedWorkload,
+    RolloutRef,
 };
 use crate::request::ControlRequest;
 use crate::spec::RolloutSpec;
 use crate::status::RolloutStatus;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 mod invariants;
 pub mod metrics;
@@ -140,6 +142,19 @@ impl SimReplicaSet {
         let ready = self.pods.iter().filter(|pod| pod.is_ready(now)).count();
         i32::try_from(ready).unwrap_or(i32::MAX)
     }
+
+    /// What the operator would observe of it at `now`.
+    pub fn observe(&self, name: &str, now: DateTime<Utc>) -> ObservedReplicaSet {
+        ObservedReplicaSet {
+            name: name.to_string(),
+            revision: self.revision.clone(),
+            replicas: self.replicas(),
+            ready_replicas: self.ready(now),
+            available_replicas: self.ready(now),
+            created_at: Some(self.created_at),
+            template_digest: self.template_digest.clone(),
+        }
+    }
 }
 
 /// A window in which effects of one kind fail (the API refuses them), so that `step` sees
@@ -201,6 +216,11 @@ pub struct World {
     /// Metrics of a revision with no ready pods have no data (no pods, no requests, no
     /// series), as in a real cluster; off by default, where scripts answer regardless.
     pub no_data_without_ready_pods: bool,
+    /// ReplicaSets no controller owns, by name, with the pod template they run: observed
+    /// while the Rollout owns none, for it to adopt.
+    pub orphans: BTreeMap<String, (SimReplicaSet, PodTemplateSpec)>,
+    /// The Deployment a `workloadRef` names, if it exists.
+    pub workload: Option<ObservedWorkload>,
     metrics: Box<dyn MetricSource>,
 }
 
@@ -238,6 +258,8 @@ impl World {
             lags: Vec::new(),
             lagging: Vec::new(),
             no_data_without_ready_pods: false,
+            orphans: BTreeMap::new(),
+            workload: None,
             metrics: Box::new(metrics),
         }
     }
@@ -254,16 +276,21 @@ impl World {
             replica_sets: self
                 .replica_sets
                 .iter()
-                .map(|(name, rs)| ObservedReplicaSet {
-                    name: name.clone(),
-                    revision: rs.revision.clone(),
-                    replicas: rs.replicas(),
-                    ready_replicas: rs.ready(self.now),
-                    available_replicas: rs.ready(self.now),
-                    created_at: Some(rs.created_at),
-                    template_digest: rs.template_digest.clone(),
-                })
+                .map(|(name, rs)| rs.observe(name, self.now))
                 .collect(),
+            // As the operator does: orphans are looked for only while the Rollout owns none.
+            orphans: if self.replica_sets.is_empty() {
+                self.orphans
+                    .iter()
+                    .map(|(name, (rs, template))| ObservedOrphan {
+                        replica_set: rs.observe(name, self.now),
+                        template: template.clone(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            workload: self.workload.clone(),
             services: self
                 .services
                 .iter()
@@ -378,6 +405,26 @@ impl World {
             }
             Effect::ScaleReplicaSet { name, replicas } => self.scale(name, *replicas),
             Effect::DeleteReplicaSet { name } => self.replica_sets.remove(name).is_some(),
+            Effect::AdoptReplicaSet {
+                name,
+                revision,
+                digest,
+            } => match self.orphans.remove(name) {
+                Some((mut rs, _)) => {
+                    rs.revision = revision.clone();
+                    rs.template_digest = Some(digest.clone());
+                    self.replica_sets.insert(name.clone(), rs);
+                    true
+                }
+                None => false,
+            },
+            Effect::ScaleDeployment { name, replicas } => match self.workload.as_mut() {
+                Some(workload) if workload.name == *name && workload.replicas != *replicas => {
+                    workload.replicas = *replicas;
+                    true
+                }
+                _ => false,
+            },
             Effect::PointService { service, revision } => match self.services.get_mut(service) {
                 Some(current) if current.as_ref() != Some(revision) => {
                     *current = Some(revision.clone());

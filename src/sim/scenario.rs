@@ -304,6 +304,7 @@ impl Scenario {
                 match_expressions: None,
             },
             template: template(image),
+            workload_ref: None,
             revision_history_limit: self.rollout.revision_history_limit,
             progress_deadline_seconds: self.rollout.progress_deadline_seconds,
             strategy: self.rollout.strategy.clone(),

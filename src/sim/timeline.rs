@@ -193,6 +193,12 @@ pub fn describe(effect: &Effect, replica_set_prefix: &str) -> String {
             format!("scale {} to {replicas}", short(name))
         }
         Effect::DeleteReplicaSet { name } => format!("delete ReplicaSet {}", short(name)),
+        Effect::AdoptReplicaSet { name, revision, .. } => {
+            format!("adopt ReplicaSet {name} as {revision}")
+        }
+        Effect::ScaleDeployment { name, replicas } => {
+            format!("scale Deployment {name} to {replicas}")
+        }
         Effect::PointService { service, revision } => format!("point {service} at {revision}"),
         Effect::SetRouteWeights { stable, canary, .. } => format!(
             "route {}={} {}={}",

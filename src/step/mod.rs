@@ -11,6 +11,7 @@ mod canary;
 mod collision;
 mod simple;
 pub(crate) mod traffic;
+mod workload;
 mod world;
 
 use chrono::{DateTime, Utc};
@@ -37,11 +38,25 @@ pub fn step(
     status: &RolloutStatus,
     obs: &Observations,
 ) -> (RolloutStatus, Vec<Effect>) {
+    // A `workloadRef` spec ships the Deployment's template: checked as a spec, then again
+    // once that template is in place.
+    let resolved;
+    let workload_ref = spec.workload_ref.as_ref();
+    let spec = match workload_ref.map(|_| validate(spec).and_then(|_| workload::resolve(spec, obs)))
+    {
+        Some(Ok(Some(with_template))) => {
+            resolved = with_template;
+            &resolved
+        }
+        Some(Err(error)) => return invalid_spec(spec, status, obs, &error),
+        Some(Ok(None)) | None => spec,
+    };
     let plan = match validate(spec) {
         Ok(plan) => plan,
         Err(error) => return invalid_spec(spec, status, obs, &error),
     };
     let mut cx = Cx::new(spec, &plan, status, obs);
+    cx.workload_ref = workload_ref;
     cx.screen_request();
     cx.report_request_error();
     let desired = match &plan.strategy {
@@ -106,6 +121,11 @@ pub(crate) struct Cx<'a> {
     pub status: RolloutStatus,
     /// The revision of the spec's template.
     pub revision: String,
+    /// The Deployment whose template the spec carries (`spec.workloadRef`), if any.
+    pub workload_ref: Option<&'a crate::spec::WorkloadRef>,
+    /// A running ReplicaSet no controller owns that runs the template: the revision's
+    /// ReplicaSet is adopted instead of created.
+    pub adopt: Option<&'a crate::observations::ObservedOrphan>,
     /// A new request not yet handled by the strategy.
     request: Option<RequestAction>,
     /// Set by the strategy when it waits on the cluster this step.
@@ -147,12 +167,16 @@ impl<'a> Cx<'a> {
                 request.action
             })
         });
+        let adopt =
+            workload::orphan_to_adopt(spec, obs, status.stable_revision.as_deref(), &revision);
         Cx {
             spec,
             plan,
             obs,
             status,
             revision,
+            workload_ref: None,
+            adopt,
             request,
             waiting: None,
             events: renamed.into_iter().collect(),
@@ -211,6 +235,11 @@ impl<'a> Cx<'a> {
 
     /// Emit a CDEvent about `revision`; `transition` makes its id unique and repeatable.
     pub fn cdevent(&mut self, kind: CdEventKind, revision: &str, transition: &str) {
+        let announcement = format!("{revision}/{transition}");
+        if self.status.announced.contains(&announcement) {
+            return;
+        }
+        self.status.announced.push(announcement);
         let rollout = &self.obs.rollout;
         // Unique per shipment: the same revision shipped again (1 -> 2 -> 1) gets new ids.
         let transition = format!("{transition}/shipment-{}", self.status.shipments);
@@ -326,14 +355,25 @@ impl<'a> Cx<'a> {
         self.status.current_weight = 0;
         self.status.current_step_index = None;
         self.reset_progress(Phase::Progressing, None);
-        let message = match replaced {
-            Some(old) if old != revision => {
-                format!("revision {revision} deploying at full scale, replacing {old}")
-            }
-            _ => format!("revision {revision} deploying at full scale"),
+        let (why, message) = match (replaced, self.adopt) {
+            (_, Some(orphan)) => (
+                reason::ADOPTED,
+                format!(
+                    "revision {revision} adopted from running ReplicaSet {} (no pod restarted)",
+                    orphan.replica_set.name
+                ),
+            ),
+            (Some(old), None) if old != revision => (
+                reason::INITIAL_REVISION,
+                format!("revision {revision} deploying at full scale, replacing {old}"),
+            ),
+            _ => (
+                reason::INITIAL_REVISION,
+                format!("revision {revision} deploying at full scale"),
+            ),
         };
-        self.set_progressing(true, reason::INITIAL_REVISION, &message);
-        self.event(EventType::Normal, reason::INITIAL_REVISION, message);
+        self.set_progressing(true, why, &message);
+        self.event(EventType::Normal, why, message);
         self.cdevent(CdEventKind::ServiceDeployed, &revision, "deployed");
     }
 
@@ -409,6 +449,7 @@ impl<'a> Cx<'a> {
         status.blue_green = None;
         status.background_analysis = None;
         status.gate_analysis = None;
+        status.announced.clear();
     }
 
     /// The template went back to the stable revision: done, without running any step.

@@ -11,7 +11,7 @@
 //!   (`traffic::pod_floor`).
 
 use crate::effect::{BackendWeight, Effect, HeaderRouteRule, RouteRef};
-use crate::revision::replica_set_name;
+use crate::revision::{replica_set_name, template_digest};
 
 use super::{Cx, Desired, pods_for, traffic};
 
@@ -56,7 +56,13 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
         // How well a revision could serve what this Service carries: ready pods, up to the
         // number its observed share needs (at least one).
         let needed = pods_for(cx.plan.replicas, traffic::service_share(cx, service)).max(1);
-        let serves = |revision: Option<&str>| cx.ready(revision).clamp(0, needed);
+        let serves = |revision: Option<&str>| match revision {
+            Some(revision) => cx.ready(Some(revision)).clamp(0, needed),
+            // A Service that selects no revision yet selects by the user's labels alone: it
+            // may be serving pods the Rollout does not own (the Deployment it replaces, a
+            // ReplicaSet it adopts), so take it as serving fully.
+            None => needed,
+        };
         if serves(Some(revision)) < serves(current) {
             continue;
         }
@@ -110,6 +116,21 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
             }
             Some(_) => {}
             // Only the template's revision can be created: older templates are not known.
+            None if *revision == cx.revision && *replicas > 0 && cx.adopt.is_some() => {
+                if let Some(orphan) = cx.adopt.map(|orphan| &orphan.replica_set) {
+                    grow.push(Effect::AdoptReplicaSet {
+                        name: orphan.name.clone(),
+                        revision: revision.clone(),
+                        digest: template_digest(&cx.spec.template),
+                    });
+                    if orphan.replicas < *replicas {
+                        grow.push(Effect::ScaleReplicaSet {
+                            name: orphan.name.clone(),
+                            replicas: *replicas,
+                        });
+                    }
+                }
+            }
             None if *revision == cx.revision && *replicas > 0 => {
                 grow.push(Effect::ApplyReplicaSet {
                     name: replica_set_name(&obs.rollout.name, revision),
@@ -182,6 +203,11 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
             });
         }
     }
+    // The Deployment being replaced goes down with the rest of what is scaled down.
+    effects.extend(
+        cx.workload_ref
+            .and_then(|reference| super::workload::scale(cx, reference)),
+    );
     effects.extend(shrink);
     effects.extend(deletes);
     effects

@@ -71,6 +71,7 @@ impl Spec {
                 match_expressions: None,
             },
             template: template("registry.example.com/shop/web:1"),
+            workload_ref: None,
             revision_history_limit: 2,
             progress_deadline_seconds: 600,
             strategy,

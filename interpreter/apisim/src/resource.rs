@@ -144,6 +144,7 @@ pub fn builtins() -> Vec<ResourceType> {
         ResourceType::builtin("", "v1", "Service", "services", true, true, &["svc"]),
         core_events,
         ResourceType::builtin("", "v1", "Secret", "secrets", true, false, &[]),
+        ResourceType::builtin("", "v1", "Pod", "pods", true, true, &["po"]),
         ResourceType::builtin("", "v1", "ConfigMap", "configmaps", true, false, &["cm"]),
         ResourceType::builtin(
             "",

@@ -4,8 +4,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Patch, PatchParams};
-use kulta::{ControlRequest, REQUEST_ANNOTATION, RequestAction};
+use kulta::{ControlRequest, REQUEST_ANNOTATION, RequestAction, Rollout};
 use serde_json::json;
 
 use super::cluster::{ControlError, Session, rollout_name};
@@ -43,7 +44,7 @@ pub async fn request_in(
     let request = ControlRequest {
         action,
         token: token(),
-        revision: Some(rollout.template_revision()),
+        revision: template_revision(session, namespace, &rollout).await,
     };
     let patch = json!({"metadata": {"annotations": {REQUEST_ANNOTATION: request.to_string()}}});
     if let Err(error) = session
@@ -56,4 +57,27 @@ pub async fn request_in(
             .await);
     }
     Ok(request)
+}
+
+/// The revision the Rollout's template ships as now: its own template's, or the `workloadRef`
+/// Deployment's. A Deployment that cannot be read leaves the request without a revision (it
+/// then applies to whatever is shipping).
+async fn template_revision(
+    session: &Session,
+    namespace: &str,
+    rollout: &Rollout,
+) -> Option<String> {
+    let Some(reference) = &rollout.spec.workload_ref else {
+        return Some(rollout.template_revision());
+    };
+    let api: kube::Api<Deployment> = kube::Api::namespaced(session.client.clone(), namespace);
+    let deployment = api.get(&reference.name).await.ok()?;
+    let collisions = rollout
+        .status
+        .as_ref()
+        .map_or(0, |status| status.collision_count);
+    Some(kulta::template_revision(
+        &deployment.spec?.template,
+        collisions,
+    ))
 }

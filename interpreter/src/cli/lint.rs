@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use kulta::Rollout;
 use kulta::spec::{RolloutSpec, TrafficRouting};
 use serde_json::Value as Json;
+use serde_yaml_ng::Value;
 
 use super::manifest::{self, Document, Who};
 use super::{CliError, Outcome};
@@ -244,18 +245,24 @@ struct Route {
 struct Neighbours {
     services: Vec<Service>,
     routes: Vec<Route>,
+    /// Deployments by namespace and name, with their pod templates.
+    deployments: Vec<(Option<String>, String, Value)>,
 }
 
 impl Neighbours {
     fn of(documents: &[Document]) -> Self {
         let mut services = Vec::new();
         let mut routes = Vec::new();
+        let mut deployments = Vec::new();
         for document in documents {
             let (Some(name), namespace) = (document.name(), document.namespace()) else {
                 continue;
             };
             let namespace = namespace.map(str::to_string);
-            if document.is("", "Service") {
+            if document.is("apps", "Deployment") {
+                let template = document.value["spec"]["template"].clone();
+                deployments.push((namespace, name.to_string(), template));
+            } else if document.is("", "Service") {
                 let ports = document.value["spec"]["ports"]
                     .as_sequence()
                     .map(|ports| {
@@ -292,7 +299,45 @@ impl Neighbours {
                 });
             }
         }
-        Neighbours { services, routes }
+        Neighbours {
+            services,
+            routes,
+            deployments,
+        }
+    }
+
+    /// With Deployments in the files: the one `workloadRef` names is there, and its pod
+    /// template passes the checks the Rollout's own would (containers, selector).
+    fn workload_problem(
+        &self,
+        rollout: &Rollout,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<String> {
+        let field = "spec.workloadRef";
+        let Some((_, _, template)) = self
+            .deployments
+            .iter()
+            .find(|(ns, found, _)| ns.as_deref() == namespace && found == name)
+        else {
+            return Some(format!(
+                "{field}: Deployment {} is not in the files",
+                qualified(namespace, name)
+            ));
+        };
+        let mut spec = rollout.spec.clone();
+        spec.workload_ref = None;
+        spec.template = match serde_yaml_ng::from_value(template.clone()) {
+            Ok(template) => template,
+            Err(error) => {
+                return Some(format!(
+                    "{field}: Deployment {name}: spec.template: {error}"
+                ));
+            }
+        };
+        kulta::validate(&spec)
+            .err()
+            .map(|error| format!("{field}: Deployment {name}: {error}"))
     }
 
     /// With Services (or HTTPRoutes) in the files: the ones the Rollout names are there, the
@@ -301,6 +346,10 @@ impl Neighbours {
     fn cross_check(&self, rollout: &Rollout) -> Vec<String> {
         let namespace = rollout.metadata.namespace.as_deref();
         let mut problems = Vec::new();
+        if let (Some(reference), false) = (&rollout.spec.workload_ref, self.deployments.is_empty())
+        {
+            problems.extend(self.workload_problem(rollout, namespace, &reference.name));
+        }
         if !self.services.is_empty() {
             for (field, name) in named_services(&rollout.spec) {
                 if self.service(namespace, name).is_none() {

@@ -115,6 +115,19 @@ pub fn plan(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome, CliError> 
                 continue;
             }
         };
+        let rollout = match with_workload_template(rollout, document, &documents) {
+            Ok(rollout) => rollout,
+            Err(problem) => {
+                writeln!(
+                    out,
+                    "{}: {}: {problem}",
+                    args.file.display(),
+                    document.who()
+                )?;
+                outcome = worse(outcome, Outcome::BadInput);
+                continue;
+            }
+        };
         let world = PlanWorld::new(&rollout, ready_after, &args.metrics);
         for name in args.metrics.iter().map(|(name, _)| name) {
             if !world.metrics.contains_key(name) {
@@ -128,6 +141,40 @@ pub fn plan(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome, CliError> 
         outcome = worse(outcome, planned);
     }
     Ok(outcome)
+}
+
+/// A Rollout that ships a Deployment's template (`workloadRef`) is planned with that template,
+/// read from the Deployment in the same file.
+fn with_workload_template(
+    mut rollout: Rollout,
+    document: &Document,
+    documents: &[Document],
+) -> Result<Rollout, String> {
+    let Some(reference) = rollout.spec.workload_ref.take() else {
+        return Ok(rollout);
+    };
+    let deployment = documents
+        .iter()
+        .find(|other| {
+            other.is("apps", "Deployment")
+                && other.name() == Some(reference.name.as_str())
+                && other.namespace() == document.namespace()
+        })
+        .ok_or_else(|| {
+            format!(
+                "spec.workloadRef names Deployment {}, which is not in the file; plan needs its pod template",
+                reference.name
+            )
+        })?;
+    let template = deployment
+        .value
+        .get("spec")
+        .and_then(|spec| spec.get("template"))
+        .cloned()
+        .ok_or_else(|| format!("Deployment {} has no spec.template", reference.name))?;
+    rollout.spec.template = serde_yaml_ng::from_value(template)
+        .map_err(|error| format!("Deployment {}: spec.template: {error}", reference.name))?;
+    Ok(rollout)
 }
 
 /// The more serious of two outcomes.

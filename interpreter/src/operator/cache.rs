@@ -24,6 +24,8 @@ use super::lease::from_timestamp;
 pub enum Expect {
     /// Present with these desired replicas.
     Replicas(i32),
+    /// Present (adopted: owned by the Rollout and labelled with its revision).
+    Present,
     /// Gone.
     Deleted,
 }
@@ -151,6 +153,7 @@ impl ReplicaSetIndex {
             let seen = sets.and_then(|sets| sets.get(name));
             match expect {
                 Expect::Replicas(replicas) => seen.is_some_and(|rs| rs.replicas == *replicas),
+                Expect::Present => seen.is_some(),
                 Expect::Deleted => seen.is_none(),
             }
         });

@@ -13,6 +13,7 @@ pub mod observe;
 pub mod reconcile;
 pub mod record;
 pub mod sink;
+pub mod takeover;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use gateway_api::httproutes::HttpRoute;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::ListParams;
 use kube::runtime::controller::Controller;
@@ -52,11 +53,16 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     // The status, written with the resourceVersion it was decided from.
     ("kulta.io", "rollouts/status", &["update"]),
     // Listed per reconcile, watched as owned objects; created, scaled, deleted by effects.
+    // A ReplicaSet whose create met one of that name is read back before adoption or refusal.
     (
         "apps",
         "replicasets",
-        &["list", "watch", "create", "patch", "delete"],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
+    // The Deployment a `workloadRef` names: read per reconcile, watched, scaled down.
+    ("apps", "deployments", &["get", "list", "watch", "patch"]),
+    // The running pods of an adopted ReplicaSet gain the revision's label (no restart).
+    ("", "pods", &["list", "patch"]),
     // Read per reconcile, watched, pointed at a revision by a merge patch.
     ("", "services", &["get", "list", "watch", "patch"]),
     // Read per reconcile, watched, rewritten with its resourceVersion.
@@ -370,6 +376,13 @@ async fn controller(
         watcher::Config::default(),
         move |service: Service| naming_service(&by_service, &service),
     );
+    // A change to a `workloadRef` Deployment's template is a new revision of its Rollouts.
+    let by_workload = store.clone();
+    controller = controller.watches(
+        scoped::<Deployment>(&client, scope),
+        watcher::Config::default(),
+        move |deployment: Deployment| referencing(&by_workload, &deployment),
+    );
     if watch_routes {
         let by_route = store.clone();
         controller = controller.watches(
@@ -422,6 +435,25 @@ fn naming_service(store: &Store<Rollout>, service: &Service) -> Vec<ObjectRef<Ro
         .filter(|rollout| rollout.namespace() == namespace)
         .filter(|rollout| {
             validate(&rollout.spec).is_ok_and(|plan| plan.service_names().contains(&name.as_str()))
+        })
+        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
+        .collect()
+}
+
+/// Rollouts whose `workloadRef` names this Deployment.
+fn referencing(store: &Store<Rollout>, deployment: &Deployment) -> Vec<ObjectRef<Rollout>> {
+    let namespace = deployment.namespace();
+    let name = deployment.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter(|rollout| rollout.namespace() == namespace)
+        .filter(|rollout| {
+            rollout
+                .spec
+                .workload_ref
+                .as_ref()
+                .is_some_and(|reference| reference.name == name)
         })
         .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
         .collect()

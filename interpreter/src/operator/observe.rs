@@ -44,6 +44,13 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
             }
         });
     let replica_sets = replica_sets(ctx, rollout, &namespace, &name, &uid).await?;
+    let workload = super::takeover::workload(ctx, rollout, &namespace).await?;
+    // A Rollout that owns nothing yet looks for what it could take over.
+    let orphans = if replica_sets.is_empty() {
+        super::takeover::orphans(ctx, rollout, &namespace).await?
+    } else {
+        Vec::new()
+    };
     let mut services = Vec::new();
     let mut http_route = None;
     if let Ok(plan) = validate(&rollout.spec) {
@@ -94,6 +101,8 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
         },
         request,
         replica_sets,
+        orphans,
+        workload,
         services,
         http_route,
         metric_results,

@@ -25,7 +25,7 @@ fn every_example_passes_alone_and_together() {
     let ran = kulta(&args);
     assert_eq!(ran.code, Some(0), "{}", ran.text());
     assert!(
-        ran.stdout.ends_with("3 Rollouts checked, no problems\n"),
+        ran.stdout.ends_with("4 Rollouts checked, no problems\n"),
         "{}",
         ran.text()
     );

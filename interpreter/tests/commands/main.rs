@@ -17,3 +17,4 @@ mod offline;
 mod plan;
 mod requests;
 mod waits;
+mod workload;

@@ -685,3 +685,8 @@ async fn a_manual_blue_green_arrives_while_a_sixth_of_requests_fail() {
 async fn a_simple_rolling_update_survives_a_kill_after_any_write() {
     survives_a_kill_after_any_write(Scenario::SimpleRolling).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simple_rolling_update_arrives_while_a_sixth_of_requests_fail() {
+    arrives_while_requests_fail(Scenario::SimpleRolling).await;
+}

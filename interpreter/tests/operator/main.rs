@@ -18,3 +18,4 @@ mod requests;
 mod safety;
 mod sharding;
 mod strategies;
+mod takeover;

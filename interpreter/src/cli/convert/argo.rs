@@ -27,7 +27,9 @@ pub fn convert(document: &Document, index: &Index<'_>) -> Converted {
     let from_deployment = source.obj("workloadRef");
     match from_deployment {
         Some(reference) => {
-            source.skip("selector");
+            if let Some(selector) = source.get("selector") {
+                put(&mut spec, "selector", selector.clone());
+            }
             workload(
                 &mut spec,
                 &reference,

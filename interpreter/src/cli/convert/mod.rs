@@ -77,9 +77,12 @@ pub enum Workload {
     FlaggerTargetRef,
 }
 
-/// Carry a Deployment reference over: KULTA ships a pod template of its own, so the
-/// Deployment's selector and template (and replicas, when the source has none) are copied in
-/// from the files, and the reference itself is noted as not carried over.
+/// A `workloadRef` (Argo) or `targetRef` (Flagger) naming a Deployment becomes KULTA's
+/// `workloadRef`: the Rollout ships the Deployment's pod template, and people keep editing the
+/// Deployment. Argo's `scaleDown` carries over; a Flagger target is scaled down once the
+/// Rollout completes (`onsuccess`), as Flagger scales it to zero after its first promotion.
+/// The replicas and selector come from the source, else from the Deployment when it is in the
+/// files.
 pub fn workload(
     spec: &mut Mapping,
     reference: &Obj<'_>,
@@ -100,39 +103,57 @@ pub fn workload(
         notes.drop(
             at,
             field,
-            format!("a {target_kind} cannot be shipped by a KULTA Rollout; only a Deployment's pod template can be copied in"),
+            format!("a {target_kind} cannot be shipped by a KULTA Rollout; only a Deployment's pod template can"),
         );
         return;
     }
-    match index.find("apps", "Deployment", namespace, name, true) {
-        Some(deployment) => {
-            let source = &deployment.value["spec"];
-            if !spec.contains_key("replicas")
-                && let Some(replicas) = source.get("replicas")
-            {
-                put(spec, "replicas", replicas.clone());
+    let scale_down = match kind {
+        Workload::ArgoWorkloadRef => match reference.text("scaleDown").unwrap_or("never") {
+            known @ ("never" | "onsuccess" | "progressively") => known,
+            other => {
+                notes.drop(
+                    at,
+                    format!("{field}.scaleDown"),
+                    format!("{other:?} is not never, onsuccess or progressively; never is used"),
+                );
+                "never"
             }
-            for key in ["selector", "template"] {
-                if let Some(value) = source.get(key) {
-                    put(spec, key, value.clone());
-                }
-            }
-            notes.drop(
-                at,
-                field,
-                format!("the pod template was copied in from Deployment {name}; scale that Deployment to 0 once the Rollout runs"),
-            );
+        },
+        Workload::FlaggerTargetRef => "onsuccess",
+    };
+    let mut workload_ref = Mapping::new();
+    put(&mut workload_ref, "apiVersion", Value::from("apps/v1"));
+    put(&mut workload_ref, "kind", Value::from("Deployment"));
+    put(&mut workload_ref, "name", Value::from(name));
+    put(&mut workload_ref, "scaleDown", Value::from(scale_down));
+    put(spec, "workloadRef", Value::Mapping(workload_ref));
+    let deployment = index.find("apps", "Deployment", namespace, name, true);
+    let from_deployment = |key: &str| deployment.and_then(|d| d.value["spec"].get(key).cloned());
+    if !spec.contains_key("replicas")
+        && let Some(replicas) = from_deployment("replicas")
+    {
+        put(spec, "replicas", replicas);
+    }
+    if spec.contains_key("selector") {
+        return;
+    }
+    let selector = from_deployment("selector");
+    match (selector, kind) {
+        (Some(selector), _) => put(spec, "selector", selector),
+        // Flagger itself selects a target's pods by `app: <name>`.
+        (None, Workload::FlaggerTargetRef) => {
+            let mut labels = Mapping::new();
+            put(&mut labels, "app", Value::from(name));
+            let mut selector = Mapping::new();
+            put(&mut selector, "matchLabels", Value::Mapping(labels));
+            put(spec, "selector", Value::Mapping(selector));
         }
-        None => notes.drop(
+        (None, Workload::ArgoWorkloadRef) => notes.drop(
             at,
-            field,
-            format!("Deployment {name} is not in the files given to kulta convert; add it so its pod template can be copied in"),
+            "spec.selector",
+            format!("not set, and Deployment {name} is not in the files given to kulta convert; set spec.selector to the Deployment's pod labels"),
         ),
     }
-    notes.drop_unread(reference, at, |key| match key {
-        "scaleDown" => Some("scale the Deployment down yourself once the Rollout runs"),
-        _ => None,
-    });
 }
 
 /// The start of a converted Rollout: its kind and the source's metadata; the source's

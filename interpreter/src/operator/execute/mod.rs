@@ -16,8 +16,8 @@ mod service;
 use std::time::Duration;
 
 use gateway_api::httproutes::HttpRoute;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::{Api, ResourceExt};
 use std::sync::Arc;
 
@@ -113,6 +113,7 @@ fn remember_write(ctx: &Context, rollout: &Rollout, effect: &Effect) {
         Effect::ApplyReplicaSet { name, replicas, .. }
         | Effect::ScaleReplicaSet { name, replicas } => (name, Expect::Replicas(*replicas)),
         Effect::DeleteReplicaSet { name } => (name, Expect::Deleted),
+        Effect::AdoptReplicaSet { name, .. } => (name, Expect::Present),
         _ => return,
     };
     ctx.expect_write(&namespace, &name, replica_set, write);
@@ -142,6 +143,18 @@ async fn one(ctx: &Context, rollout: &Rollout, effect: &Effect) -> Result<(), Ef
             Ok(replicaset::scale(&replica_sets(), name, *replicas).await?)
         }
         Effect::DeleteReplicaSet { name } => Ok(replicaset::delete(&replica_sets(), name).await?),
+        Effect::AdoptReplicaSet {
+            name,
+            revision,
+            digest,
+        } => {
+            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+            replicaset::adopt(&replica_sets(), &pods, rollout, name, revision, digest).await
+        }
+        Effect::ScaleDeployment { name, replicas } => {
+            let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+            Ok(replicaset::scale(&api, name, *replicas).await?)
+        }
         Effect::PointService { service, revision } => {
             let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
             Ok(service::point(&api, service, revision).await?)

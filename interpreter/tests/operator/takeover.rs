@@ -1,0 +1,343 @@
+//! Moving to KULTA without a redeploy: a Rollout that names a Deployment (`workloadRef`) ships
+//! the Deployment's template and scales the Deployment down per `scaleDown`; a Rollout created
+//! over running ReplicaSets of its template (what an Argo Rollout deleted with
+//! `--cascade=orphan` leaves) adopts them instead of starting a copy.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use kulta::Rollout;
+use kulta_apisim::faults::Verb;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn deployments(cluster: &Cluster) -> Api<Deployment> {
+    Api::namespaced(cluster.client.clone(), NS)
+}
+
+/// The user's Deployment `web`: 4 pods of `image`.
+async fn deployment(cluster: &Cluster, image: &str) {
+    let deployment: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "web", "image": image}]}},
+        }
+    }))
+    .unwrap();
+    deployments(cluster)
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+}
+
+/// A Rollout `web` with no template of its own: it ships the Deployment's.
+async fn rollout_over_deployment(cluster: &Cluster, scale_down: &str, strategy: Value) {
+    let rollout: Rollout = serde_json::from_value(json!({
+        "apiVersion": "kulta.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": {"app": "web"}},
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                            "scaleDown": scale_down},
+            "strategy": strategy,
+        }
+    }))
+    .unwrap();
+    cluster
+        .rollouts()
+        .create(&PostParams::default(), &rollout)
+        .await
+        .unwrap();
+}
+
+async fn deployment_replicas(cluster: &Cluster) -> i32 {
+    deployments(cluster)
+        .get("web")
+        .await
+        .unwrap()
+        .spec
+        .and_then(|spec| spec.replicas)
+        .unwrap_or(1)
+}
+
+/// Available pods of the Rollout's ReplicaSets (those carrying its revision label).
+async fn rollout_available(cluster: &Cluster) -> i32 {
+    cluster
+        .replica_sets()
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|rs| rs.labels().contains_key(kulta::POD_TEMPLATE_HASH_LABEL))
+        .filter_map(|rs| rs.status.as_ref().and_then(|s| s.available_replicas))
+        .sum()
+}
+
+/// Poll until the Rollout completes; at every poll the Deployment's pods and the Rollout's
+/// available ones together cover the 4 replicas wanted.
+async fn completes_without_a_gap(cluster: &Cluster) -> Vec<i32> {
+    let mut seen = Vec::new();
+    for _ in 0..400 {
+        let deployment = deployment_replicas(cluster).await;
+        let available = rollout_available(cluster).await;
+        assert!(
+            deployment + available >= 4,
+            "the Deployment was scaled to {deployment} with {available} Rollout pods available"
+        );
+        if seen.last() != Some(&deployment) {
+            seen.push(deployment);
+        }
+        let status = cluster.status().await;
+        if status.phase == Some(kulta::Phase::Completed) && deployment == 0 {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the Rollout did not take over within 10 s; Deployment replicas seen: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_ref_rollout_ships_a_new_deployment_template_by_canary_and_scales_the_deployment_down()
+ {
+    let cluster = Cluster::start().await;
+    cluster.sim.set_ready_after(Duration::from_millis(600));
+    cluster.canary_services(true).await;
+    deployment(&cluster, "web:1").await;
+    rollout_over_deployment(
+        &cluster,
+        "progressively",
+        canary(
+            true,
+            json!([{"setWeight": 50}, {"pause": {}}]),
+            json!({"scaleDownDelaySeconds": 0}),
+        ),
+    )
+    .await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    completes_without_a_gap(&cluster).await;
+    let v1 = cluster.status().await.stable_revision.unwrap();
+    // The Deployment's template changes: a new revision, through the canary's steps.
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}}}});
+    let changed = deployments(&cluster)
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let v2 = kulta::pod_template_hash(&changed.spec.unwrap().template);
+    assert_ne!(v1, v2);
+    cluster.weights_become(50, 50).await;
+    assert_eq!(
+        cluster.selects("web-canary").await.as_deref(),
+        Some(v2.as_str())
+    );
+    promote(&cluster).await;
+    cluster.stable_on(&v2).await;
+    cluster.replicas_become(&[(&v1, 0), (&v2, 4)]).await;
+    assert_eq!(
+        deployment_replicas(&cluster).await,
+        0,
+        "the Deployment stays down"
+    );
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_on_success_keeps_the_deployment_until_the_rollout_completes() {
+    let cluster = Cluster::start().await;
+    cluster.sim.set_ready_after(Duration::from_millis(600));
+    deployment(&cluster, "web:1").await;
+    rollout_over_deployment(&cluster, "onsuccess", json!({"simple": {}})).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    let seen = completes_without_a_gap(&cluster).await;
+    assert_eq!(seen, [4, 0], "kept at 4, then 0 at once");
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_never_leaves_the_deployment_alone() {
+    let cluster = Cluster::start().await;
+    deployment(&cluster, "web:1").await;
+    rollout_over_deployment(&cluster, "never", json!({"simple": {}})).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    assert_eq!(deployment_replicas(&cluster).await, 4);
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_naming_a_missing_deployment_says_so_and_touches_nothing() {
+    let cluster = Cluster::start().await;
+    rollout_over_deployment(&cluster, "onsuccess", json!({"simple": {}})).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    let status = cluster
+        .status_until("the missing Deployment to be named", LIMIT, |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == kulta::status::ConditionType::InvalidSpec)
+        })
+        .await;
+    let condition = status
+        .condition(kulta::status::ConditionType::InvalidSpec)
+        .unwrap();
+    assert_eq!(
+        condition.message,
+        format!("spec.workloadRef: Deployment {NS}/web was not found")
+    );
+    // Created later, it is picked up by the watch.
+    deployment(&cluster, "web:1").await;
+    cluster.settled().await;
+    operator.stop().await;
+}
+
+/// What `kubectl delete rollout.argoproj.io web --cascade=orphan` leaves: Argo's ReplicaSet of
+/// `web:1` (4 pods, its hash label, the server's template defaults), two of its pods, and the
+/// stable Service still selecting by Argo's hash.
+async fn argo_leftovers(cluster: &Cluster) -> String {
+    let hash = "6d4f8c9b7";
+    let labels = json!({"app": "web", "rollouts-pod-template-hash": hash});
+    let replica_set: ReplicaSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": format!("web-{hash}"), "labels": labels},
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels},
+                         "spec": {"containers": [{"name": "web", "image": "web:1",
+                                                  "terminationMessagePath": "/dev/termination-log",
+                                                  "imagePullPolicy": "IfNotPresent"}],
+                                  "restartPolicy": "Always", "dnsPolicy": "ClusterFirst"}},
+        }
+    }))
+    .unwrap();
+    let created = cluster
+        .replica_sets()
+        .create(&PostParams::default(), &replica_set)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), NS);
+    for index in 0..2 {
+        let pod: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("web-{hash}-{index}"), "labels": labels,
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": created.name_any(),
+                                              "uid": created.uid().unwrap(), "controller": true}]},
+            "spec": {"containers": [{"name": "web", "image": "web:1"}]}
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web-stable"},
+        "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]}
+    }))
+    .unwrap();
+    cluster
+        .services()
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    cluster.service("web-canary").await;
+    cluster.route("web").await;
+    eventually("Argo's pods to be ready", LIMIT, || async {
+        let rs = cluster
+            .replica_sets()
+            .get(&format!("web-{hash}"))
+            .await
+            .unwrap();
+        match rs.status.and_then(|s| s.ready_replicas) {
+            Some(4) => Ok(()),
+            ready => Err(format!("{ready:?} ready")),
+        }
+    })
+    .await;
+    format!("web-{hash}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_created_over_running_replica_sets_adopts_them_without_creating_one() {
+    let cluster = Cluster::start().await;
+    let adopted = argo_leftovers(&cluster).await;
+    cluster
+        .rollout(
+            4,
+            "web:1",
+            canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({})),
+        )
+        .await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    let status = cluster.settled().await;
+    let revision = cluster.revision().await;
+    assert_eq!(status.stable_revision.as_deref(), Some(revision.as_str()));
+    let creates = cluster
+        .sim
+        .request_counts()
+        .iter()
+        .filter(|((verb, resource, _), _)| *verb == Verb::Create && resource == "replicasets")
+        .map(|(_, count)| count)
+        .sum::<u64>();
+    assert_eq!(
+        creates, 1,
+        "only the test's own ReplicaSet was ever created"
+    );
+    let sets = cluster
+        .replica_sets()
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(sets.items.len(), 1);
+    let rs = &sets.items[0];
+    assert_eq!(rs.name_any(), adopted);
+    assert_eq!(
+        rs.labels().get(kulta::POD_TEMPLATE_HASH_LABEL),
+        Some(&revision)
+    );
+    let owner = &rs.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("Rollout", Some(true))
+    );
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), NS);
+    for pod in pods.list(&Default::default()).await.unwrap() {
+        assert_eq!(
+            pod.labels().get(kulta::POD_TEMPLATE_HASH_LABEL),
+            Some(&revision),
+            "pod {} was not labelled",
+            pod.name_any()
+        );
+    }
+    // The Service now selects the revision, not Argo's hash.
+    let selector = cluster
+        .services()
+        .get("web-stable")
+        .await
+        .unwrap()
+        .spec
+        .and_then(|spec| spec.selector)
+        .unwrap();
+    assert_eq!(
+        selector.get(kulta::POD_TEMPLATE_HASH_LABEL),
+        Some(&revision)
+    );
+    assert!(
+        !selector.contains_key("rollouts-pod-template-hash"),
+        "{selector:?}"
+    );
+    cluster.event_recorded("ReplicaSetAdopted").await;
+    // And the next image ships as usual.
+    let v2 = cluster.ship("web:2").await;
+    cluster.weights_become(50, 50).await;
+    promote(&cluster).await;
+    cluster.stable_on(&v2).await;
+    operator.stop().await;
+}
