@@ -87,6 +87,9 @@ pub enum Effect {
         route: RouteRef,
         /// The rule: matching requests go to the canary Service.
         rule: Option<HeaderRouteRule>,
+        /// The stable Service: the rule is placed by the user's rule that sends to it, whose
+        /// matches it extends.
+        stable_service: String,
     },
     /// Run a PromQL query; the result comes back as a [`crate::MetricResult`] with this key.
     QueryMetric(MetricQuery),
@@ -99,7 +102,39 @@ pub enum Effect {
         /// How long from `Observations::now`.
         #[serde(with = "crate::duration::human")]
         after: Duration,
+        /// What is due then (the earliest of the timers).
+        reason: WakeReason,
     },
+}
+
+/// Why `step` asks to run again at a given time, so that a trace tells a pause end from an
+/// analysis interval or a deadline.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub enum WakeReason {
+    /// A timed pause step ends.
+    PauseEnds,
+    /// An analysis's next measurement is due.
+    AnalysisInterval,
+    /// A wait's progress deadline runs out (or its record of a satisfied wait expires).
+    ProgressDeadline,
+    /// A revision's scale-down delay ends: it may give up the pods for traffic taken from it.
+    ScaleDownDelay,
+    /// Blue-green: the automatic promotion is due.
+    AutoPromotion,
+}
+
+impl WakeReason {
+    /// In words, for timelines.
+    pub fn describe(self) -> &'static str {
+        match self {
+            WakeReason::PauseEnds => "pause ends",
+            WakeReason::AnalysisInterval => "next measurement",
+            WakeReason::ProgressDeadline => "progress deadline",
+            WakeReason::ScaleDownDelay => "scale-down delay ends",
+            WakeReason::AutoPromotion => "automatic promotion",
+        }
+    }
 }
 
 /// An HTTPRoute by name.

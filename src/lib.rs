@@ -36,6 +36,8 @@
 //!
 //! Leadership is a second machine of the same shape: [`lease_step`].
 
+#![warn(missing_docs)]
+
 pub mod cdevents;
 pub mod conditions;
 pub mod duration;
@@ -54,7 +56,7 @@ pub mod validate;
 
 pub use effect::{
     BackendWeight, CdEvent, CdEventKind, Effect, EffectKind, EventType, HeaderRouteRule, KubeEvent,
-    MeasurementKey, MetricQuery, RouteRef,
+    MeasurementKey, MetricQuery, RouteRef, WakeReason,
 };
 pub use leader::{
     Leadership, LeaseConfig, LeaseEffect, LeaseObservation, ObservedLease, lease_step,
@@ -66,8 +68,9 @@ pub use observations::{
 };
 pub use request::{ControlRequest, REQUEST_ANNOTATION, RequestAction};
 pub use revision::{
-    FOREIGN_HASH_LABELS, POD_TEMPLATE_DIGEST_ANNOTATION, POD_TEMPLATE_HASH_LABEL,
-    pod_template_hash, replica_set_name, template_digest, template_revision,
+    ADOPTING_ANNOTATION, FOREIGN_HASH_LABELS, POD_TEMPLATE_DIGEST_ANNOTATION,
+    POD_TEMPLATE_HASH_LABEL, pod_template_hash, replica_set_name, template_digest,
+    template_revision,
 };
 pub use spec::{Rollout, RolloutSpec, ScaleDown, WorkloadRef};
 pub use status::{Phase, RolloutStatus};

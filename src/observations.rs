@@ -101,6 +101,11 @@ pub struct ObservedReplicaSet {
     /// ReplicaSet was made from (absent on ReplicaSets made before it was written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_digest: Option<String>,
+    /// Adopted, but its running pods may not all carry the revision label yet (the
+    /// [`crate::ADOPTING_ANNOTATION`] is on it): none of its pods counts as ready until they do,
+    /// as the revision's Services would not select them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopting: bool,
 }
 
 /// A ReplicaSet no controller owns, with the pod template it runs.

@@ -18,6 +18,10 @@ pub const POD_TEMPLATE_HASH_LABEL: &str = "kulta.io/pod-template-hash";
 /// The annotation on a ReplicaSet holding [`template_digest`] of the template it was made from.
 pub const POD_TEMPLATE_DIGEST_ANNOTATION: &str = "kulta.io/pod-template-digest";
 
+/// On a ReplicaSet being adopted, until all its running pods carry the revision label: a
+/// crash in between leaves it here, and the adoption is carried out again.
+pub const ADOPTING_ANNOTATION: &str = "kulta.io/adopting";
+
 /// The hash labels other controllers put on their ReplicaSets' pods: a Deployment's and an
 /// Argo Rollout's. A template taken over from them is compared without these, and a Service
 /// KULTA points at a revision stops selecting by them.

@@ -99,8 +99,9 @@ pub enum ScaleDown {
     Never,
     /// To zero once the Rollout has completed its revision.
     OnSuccess,
-    /// Step by step as the Rollout's stable pods become available (back up if they stop
-    /// being available), so that together they always serve `replicas`.
+    /// Step by step as the Rollout's stable pods become available: the Deployment keeps the
+    /// share of the pods it ran that the Rollout does not serve yet (back up if the Rollout's
+    /// first revision fails).
     Progressively,
 }
 

@@ -85,6 +85,10 @@ pub struct RolloutStatus {
     /// on, as a Deployment's `collisionCount` is. Never decreases.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub collision_count: u32,
+    /// `workloadRef`: the Deployment's replicas when the Rollout first saw it; it is scaled
+    /// down in proportion to the Rollout's pods that became available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_replicas: Option<i32>,
     /// Transitions of the current shipment already announced by a CDEvent, as
     /// `<revision>/<transition>` (`…/deployed`, `…/step-2`, `…/replicas-3`, `…/rolledback`). A transition decided again, after its write
     /// failed or by a second failure, is not announced again: one id never goes out with two
@@ -287,6 +291,46 @@ pub struct AnalysisRun {
     pub phase: AnalysisPhase,
     /// Per-metric state.
     pub metrics: Vec<MetricStatus>,
+}
+
+impl AnalysisRun {
+    /// Whether `other` is the same run: the same analysis of the spec, for the same revision.
+    pub fn same_run(&self, other: &AnalysisRun) -> bool {
+        self.kind == other.kind
+            && self.step_index == other.step_index
+            && self.revision == other.revision
+    }
+}
+
+impl RolloutStatus {
+    /// The measurements judged between `before` and this status, by metric name and outcome,
+    /// for telemetry: a metric whose last judged round moved on in the same run counts once.
+    pub fn measurements_judged_since(
+        &self,
+        before: &RolloutStatus,
+    ) -> Vec<(&str, MeasurementOutcome)> {
+        let mut judged = Vec::new();
+        for run in [&self.gate_analysis, &self.background_analysis]
+            .into_iter()
+            .flatten()
+        {
+            let earlier = [&before.gate_analysis, &before.background_analysis]
+                .into_iter()
+                .flatten()
+                .find(|old| old.same_run(run));
+            for metric in &run.metrics {
+                let judged_before = earlier
+                    .and_then(|old| old.metrics.iter().find(|m| m.name == metric.name))
+                    .map_or(0, |m| m.last_round);
+                if let Some(outcome) = metric.last_outcome
+                    && metric.last_round > judged_before
+                {
+                    judged.push((metric.name.as_str(), outcome));
+                }
+            }
+        }
+        judged
+    }
 }
 
 /// Which analysis of the spec a run belongs to.

@@ -140,6 +140,7 @@ status_changes! {
     attempt: u32,
     shipments: u32,
     collision_count: u32,
+    workload_replicas: Option<i32>,
     announced: Vec<String>,
     replicas: i32,
     ready_replicas: i32,

@@ -85,7 +85,7 @@ fn timed_pause_advances_at_pause_start_plus_duration() {
         .effects
         .iter()
         .find_map(|e| match e {
-            Effect::RequeueAfter { after } => Some(*after),
+            Effect::RequeueAfter { after, .. } => Some(*after),
             _ => None,
         });
     assert_eq!(requeue, Some(std::time::Duration::from_secs(30)));

@@ -429,8 +429,8 @@ proptest! {
         let status: kulta::RolloutStatus = serde_json::from_value(status).unwrap();
         let mut observations = kulta::sim::World::new(at(0), rollout_ref(), &[STABLE_SVC], Some(&[STABLE_SVC, CANARY_SVC]), healthy).observe();
         observations.replica_sets = vec![
-            kulta::ObservedReplicaSet { name: "a".into(), revision: "s1".into(), replicas: desired, ready_replicas: ready, available_replicas: ready, created_at: None, template_digest: None },
-            kulta::ObservedReplicaSet { name: "b".into(), revision: revision_of("registry.example.com/shop/web:1"), replicas: i32::MAX, ready_replicas: i32::MAX, available_replicas: desired, created_at: None, template_digest: None },
+            kulta::ObservedReplicaSet { name: "a".into(), revision: "s1".into(), replicas: desired, ready_replicas: ready, available_replicas: ready, created_at: None, template_digest: None, adopting: false },
+            kulta::ObservedReplicaSet { name: "b".into(), revision: revision_of("registry.example.com/shop/web:1"), replicas: i32::MAX, ready_replicas: i32::MAX, available_replicas: desired, created_at: None, template_digest: None, adopting: false },
         ];
         if let Some(route) = observations.http_route.as_mut() {
             route.backends[0].weight = weight;

@@ -180,7 +180,10 @@ fn a_template_and_a_workload_ref_together_are_refused() {
 /// What an Argo Rollout deleted with `--cascade=orphan` leaves: its ReplicaSet of `image`,
 /// with the API server's defaults in the template and Argo's hash label, 4 pods ready.
 fn argo_leftover(sim: &mut Sim, image: &str) {
-    let mut running = template(image);
+    argo_leftover_running(sim, template(image));
+}
+
+fn argo_leftover_running(sim: &mut Sim, mut running: k8s_openapi::api::core::v1::PodTemplateSpec) {
     if let Some(meta) = running.metadata.as_mut() {
         meta.labels
             .get_or_insert_with(BTreeMap::new)
@@ -250,4 +253,45 @@ fn a_running_replica_set_of_another_template_is_left_alone() {
     assert_eq!(created(&sim).len(), 1);
     assert!(sim.world.orphans.contains_key("web-6d4f8c9b7"));
     assert!(!event_reasons(&sim).contains(&"ReplicaSetAdopted".to_string()));
+}
+
+#[test]
+fn a_running_replica_set_that_sets_what_the_rollout_does_not_is_left_alone() {
+    let spec = Spec::canary(vec![set_weight(25), pause()]).build();
+    let mut sim = Sim::new(spec.clone(), world(&spec, healthy));
+    let mut running = template("registry.example.com/shop/web:1");
+    if let Some(pod) = running.spec.as_mut() {
+        pod.containers[0].command = Some(vec!["/bin/old-entrypoint".into()]);
+    }
+    argo_leftover_running(&mut sim, running);
+    sim.run_for(60);
+    assert_eq!(
+        created(&sim).len(),
+        1,
+        "a copy of the template is made instead"
+    );
+    assert!(sim.world.orphans.contains_key("web-6d4f8c9b7"));
+}
+
+#[test]
+fn scale_down_progressively_keeps_the_deployments_share_when_it_ran_more_pods() {
+    let spec = referencing(Spec::simple().replicas(2).build(), ScaleDown::Progressively);
+    let mut sim = over_deployment(spec);
+    if let Some(workload) = sim.world.workload.as_mut() {
+        workload.replicas = 20;
+    }
+    sim.run_for(60);
+    assert_eq!(sim.status.workload_replicas, Some(20));
+    let scaled: Vec<i32> = sim
+        .effects()
+        .filter_map(|effect| match effect {
+            Effect::ScaleDeployment { replicas, .. } => Some(*replicas),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scaled.last(), Some(&0), "{scaled:?}");
+    assert!(
+        scaled.iter().all(|r| *r == 0 || *r >= 10),
+        "never below its share while the Rollout's pods come up: {scaled:?}"
+    );
 }

@@ -2,11 +2,12 @@
 //! [`kulta::step`], and carries out its effects; and the offline commands of the `kulta`
 //! binary.
 
+#![warn(missing_docs)]
+
 pub mod cdevents;
 pub mod cli;
 pub mod operator;
 pub mod prometheus;
-pub mod route;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,

@@ -20,7 +20,7 @@ use crate::effect::Effect;
 use crate::observations::Observations;
 use crate::revision::template_revision;
 use crate::status::{Phase, RolloutStatus};
-use crate::step::pods_for;
+use crate::step::{deployment_floor, pods_for};
 use crate::validate::{Plan, StrategyPlan, validate};
 
 use super::Record;
@@ -241,9 +241,11 @@ fn in_order(record: &Record, plan: &Plan<'_>, roles: &Roles<'_>) -> Result<(), V
                 let before = model.selected(service).map(str::to_string);
                 let was = model.ready_of(before.as_deref());
                 let now = model.ready_of(Some(revision));
-                // A Service that selects no revision selects by the user's labels alone and
-                // may be serving pods the Rollout does not own: it counts as serving.
-                if carries && now == 0 && (was > 0 || before.is_none()) {
+                // A Service that selects no revision while the first revision comes up
+                // selects by the user's labels alone and may be serving pods the Rollout does
+                // not own: it counts as serving.
+                let taking_over = before.is_none() && record.before.canary_revision.is_none();
+                if carries && now == 0 && (was > 0 || taking_over) {
                     return violation(
                         NO_TRAFFIC_WITHOUT_PODS,
                         at(format!(
@@ -375,13 +377,16 @@ fn in_order(record: &Record, plan: &Plan<'_>, roles: &Roles<'_>) -> Result<(), V
             }
             Effect::ScaleDeployment { name, replicas } => {
                 let observed = obs.workload.as_ref().map_or(0, |w| w.replicas);
+                let at_takeover = record.after.workload_replicas.unwrap_or(observed);
                 let ready: i32 = model.ready.values().sum();
-                if *replicas < observed && replicas.saturating_add(ready) < roles.replicas {
+                let floor = deployment_floor(at_takeover, roles.replicas, ready);
+                if *replicas < observed && *replicas < floor {
                     return violation(
                         DEPLOYMENT_COVERED,
                         at(format!(
                             "Deployment {name} scaled from {observed} to {replicas} with {ready} \
-                             ready pods of the Rollout for {} replicas",
+                             of the Rollout's {} pods ready (it ran {at_takeover}; at least \
+                             {floor} must stay)",
                             roles.replicas
                         )),
                     );

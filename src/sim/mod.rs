@@ -153,6 +153,7 @@ impl SimReplicaSet {
             available_replicas: self.ready(now),
             created_at: Some(self.created_at),
             template_digest: self.template_digest.clone(),
+            adopting: false,
         }
     }
 }
@@ -612,7 +613,7 @@ impl Sim {
         let observations = self.world.observe();
         let (after, effects) = crate::step(&self.spec, &self.status, &observations);
         self.requeue_at = effects.iter().find_map(|effect| match effect {
-            Effect::RequeueAfter { after } => TimeDelta::from_std(*after)
+            Effect::RequeueAfter { after, .. } => TimeDelta::from_std(*after)
                 .ok()
                 .map(|delta| observations.now + delta),
             _ => None,

@@ -247,9 +247,11 @@ pub fn describe(effect: &Effect, replica_set_prefix: &str) -> String {
             };
             format!("event {kind} {}: {}", event.reason, event.message)
         }
-        Effect::RequeueAfter { after } => {
-            format!("wake in {}", humantime::format_duration(*after))
-        }
+        Effect::RequeueAfter { after, reason } => format!(
+            "wake in {} ({})",
+            humantime::format_duration(*after),
+            reason.describe()
+        ),
     }
 }
 

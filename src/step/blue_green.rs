@@ -4,7 +4,7 @@
 
 use crate::conditions::reason;
 use crate::duration::after;
-use crate::effect::{CdEventKind, EventType};
+use crate::effect::{CdEventKind, EventType, WakeReason};
 use crate::request::RequestAction;
 use crate::status::{AnalysisKind, AnalysisPhase, Phase};
 use crate::validate::BlueGreenPlan;
@@ -13,17 +13,7 @@ use super::analysis::{self, Verdict};
 use super::{AnalysisSlot, Cx, Desired};
 
 pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &BlueGreenPlan) -> Desired {
-    let revision = cx.revision.clone();
-    match cx.status.stable_revision.clone() {
-        None => cx.first_revision(),
-        Some(stable) if cx.first_in_flight() && stable != revision => cx.first_revision(),
-        Some(stable) if stable == revision => {
-            cx.revert_to_stable();
-            cx.status.canary_revision = None;
-        }
-        Some(_) if cx.status.canary_revision.as_deref() == Some(revision.as_str()) => {}
-        Some(_) => cx.start_revision(Phase::Preview, None),
-    }
+    cx.settle_revision(Phase::Preview);
     if let Some(action) = cx.take_request()
         && let Some(action) = cx.common_request(action)
     {
@@ -92,7 +82,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
     let full = cx.status.full_promotion;
     let state = cx.status.blue_green.clone().unwrap_or_default();
     if state.promoted_at.is_none() {
-        cx.status.phase = Some(Phase::Preview);
+        cx.preview();
         if ready < plan.preview_replicas {
             let needed = plan.preview_replicas;
             cx.wait_for(
@@ -119,7 +109,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
             if now >= at {
                 state.promotion_requested = true;
             } else {
-                cx.wake_at(at);
+                cx.wake_at(at, WakeReason::AutoPromotion);
                 return;
             }
         }
@@ -135,7 +125,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
             return;
         }
         state.promoted_at = Some(now);
-        cx.status.phase = Some(Phase::Progressing);
+        cx.progressing();
         let revision = preview.unwrap_or_default();
         cx.event(
             EventType::Normal,
@@ -147,7 +137,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
         );
         cx.cdevent(CdEventKind::ServiceUpgraded, &revision, "promoted");
     }
-    cx.status.phase = Some(Phase::Progressing);
+    cx.progressing();
     // Post-promotion analysis measures the switched traffic: wait for the switch to land.
     let active = cx.service_revision(plan.active_service);
     if active != cx.status.canary_revision.as_deref() {
@@ -196,7 +186,7 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
     if cx.now() >= scale_down_at {
         cx.complete();
     } else {
-        cx.wake_at(scale_down_at);
+        cx.wake_at(scale_down_at, WakeReason::ScaleDownDelay);
     }
 }
 

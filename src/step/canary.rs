@@ -8,13 +8,13 @@
 //! route is observed with nothing on the old canary.
 
 use crate::conditions::reason;
-use crate::effect::{BackendWeight, CdEventKind, EventType, HeaderRouteRule, RouteRef};
+use crate::effect::{CdEventKind, EventType, WakeReason};
 use crate::request::RequestAction;
 use crate::status::{AnalysisKind, AnalysisPhase, Phase};
 use crate::validate::{CanaryPlan, StepPlan};
 
 use super::analysis::{self, Verdict};
-use super::world::DesiredRoute;
+use super::route::DesiredRoute;
 use super::{AnalysisSlot, Cx, Desired, pods_for};
 
 pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &CanaryPlan) -> Desired {
@@ -186,7 +186,7 @@ fn settle_revision(cx: &mut Cx<'_>, plan: &CanaryPlan) {
                 let old = canary.unwrap_or_default();
                 let message =
                     format!("revision {revision} waits: returning traffic from {old} to stable");
-                cx.status.phase = Some(Phase::Progressing);
+                cx.progressing();
                 if cx.status.message.as_deref() != Some(message.as_str()) {
                     cx.event(EventType::Normal, reason::SUPERSEDED, message);
                 }
@@ -205,7 +205,7 @@ fn adopt_after_drain(cx: &mut Cx<'_>, plan: &CanaryPlan) {
         cx.start_revision(Phase::Progressing, Some(0));
     }
     if cx.phase() == Some(Phase::Completed) && drained(cx, plan) {
-        cx.status.canary_revision = None;
+        cx.forget_canary();
     }
 }
 
@@ -236,7 +236,7 @@ fn handle_request(cx: &mut Cx<'_>, plan: &CanaryPlan, action: RequestAction) {
             if gate_inconclusive && let Some(run) = cx.status.gate_analysis.as_mut() {
                 analysis::accept(run);
             }
-            cx.status.phase = Some(Phase::Progressing);
+            cx.progressing();
             if gate_inconclusive || !background_inconclusive {
                 let index = step_index(cx);
                 if index < plan.steps.len() {
@@ -248,7 +248,7 @@ fn handle_request(cx: &mut Cx<'_>, plan: &CanaryPlan, action: RequestAction) {
         RequestAction::PromoteFull => {
             cx.status.paused_by_user = false;
             cx.status.full_promotion = true;
-            cx.status.phase = Some(Phase::Progressing);
+            cx.progressing();
             cx.status.pause_start_time = None;
             cx.status.gate_analysis = None;
             cx.status.current_step_index = Some(steps_len(plan));
@@ -301,14 +301,14 @@ fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {
                         format!("paused at step {index} until promoted"),
                     );
                 }
-                cx.status.phase = Some(Phase::Paused);
+                cx.pause_at_step();
                 return;
             }
             StepPlan::Pause(Some(duration)) => {
                 let start = *cx.status.pause_start_time.get_or_insert(cx.now());
                 let until = crate::duration::after(start, *duration);
                 if cx.now() < until {
-                    cx.wake_at(until);
+                    cx.wake_at(until, WakeReason::PauseEnds);
                     return;
                 }
                 advance_step(cx, plan);
@@ -344,7 +344,7 @@ fn advance_step(cx: &mut Cx<'_>, plan: &CanaryPlan) {
     let what = plan.steps.get(index).map(describe).unwrap_or_default();
     cx.status.current_step_index = Some(i32::try_from(index + 1).unwrap_or(i32::MAX));
     cx.status.pause_start_time = None;
-    cx.status.phase = Some(Phase::Progressing);
+    cx.progressing();
     let revision = cx.status.canary_revision.clone().unwrap_or_default();
     cx.event(
         EventType::Normal,
@@ -477,18 +477,11 @@ fn settle_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
 
 /// Whether the route, as observed, carries canary `weight` and the header rule decided.
 fn route_carries(cx: &Cx<'_>, plan: &CanaryPlan, weight: i32) -> bool {
-    let Some(routing) = &plan.routing else {
-        return true;
-    };
-    let Some(observed) = cx.obs.http_route.as_ref() else {
-        return false;
-    };
-    let weights = (
-        observed.weight_of(routing.stable_service),
-        observed.weight_of(routing.canary_service),
-    );
-    weights == (Some(100 - weight), Some(weight))
-        && observed.header_route.as_ref() == active_header_route(cx, plan)
+    plan.routing.as_ref().is_none_or(|routing| {
+        let header = active_header_route(cx, plan);
+        DesiredRoute::new(routing, &cx.obs.rollout.namespace, weight, header)
+            .observed(cx.obs.http_route.as_ref())
+    })
 }
 
 /// Whether the route, as observed, carries the weights and header rule decided; a step does
@@ -549,27 +542,10 @@ fn desired(cx: &Cx<'_>, plan: &CanaryPlan) -> Desired {
             services.push((service.to_string(), selected));
         }
     }
-    let route = plan.routing.as_ref().map(|routing| DesiredRoute {
-        route: RouteRef {
-            name: routing.route.to_string(),
-            namespace: routing
-                .namespace
-                .unwrap_or(&cx.obs.rollout.namespace)
-                .to_string(),
-        },
-        stable: BackendWeight {
-            service: routing.stable_service.to_string(),
-            weight: 100 - routed,
-        },
-        canary: BackendWeight {
-            service: routing.canary_service.to_string(),
-            weight: routed,
-        },
-        header: header.map(|route| HeaderRouteRule {
-            route: route.clone(),
-            service: routing.canary_service.to_string(),
-        }),
-    });
+    let route = plan
+        .routing
+        .as_ref()
+        .map(|routing| DesiredRoute::new(routing, &cx.obs.rollout.namespace, routed, header));
     Desired {
         replica_sets,
         services,

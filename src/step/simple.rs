@@ -13,17 +13,7 @@ use super::analysis;
 use super::{Cx, Desired};
 
 pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
-    let revision = cx.revision.clone();
-    match cx.status.stable_revision.clone() {
-        None => cx.first_revision(),
-        Some(stable) if cx.first_in_flight() && stable != revision => cx.first_revision(),
-        Some(stable) if stable == revision => {
-            cx.revert_to_stable();
-            cx.status.canary_revision = None;
-        }
-        Some(_) if cx.status.canary_revision.as_deref() == Some(revision.as_str()) => {}
-        Some(_) => cx.start_revision(Phase::Progressing, None),
-    }
+    cx.settle_revision(Phase::Progressing);
     if let Some(action) = cx.take_request()
         && let Some(action) = cx.common_request(action)
     {
@@ -49,7 +39,7 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
     }
     let first = cx.settle_first_revision();
     if cx.may_advance() && !first {
-        cx.status.phase = Some(Phase::Progressing);
+        cx.progressing();
         if let (Some(background), false) = (&plan.analysis, cx.status.full_promotion) {
             let serving = cx.ready(cx.status.canary_revision.as_deref()) > 0;
             cx.run_background_analysis(background, serving);
@@ -217,6 +207,7 @@ mod tests {
             available_replicas: available,
             created_at: None,
             template_digest: None,
+            adopting: false,
         }
     }
 

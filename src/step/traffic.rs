@@ -147,7 +147,7 @@ pub(crate) fn remember(cx: &mut Cx<'_>) {
         let forgotten = entry.share == 0 && entry.peak_until.is_none_or(|at| at <= now);
         if !forgotten {
             if let Some(at) = entry.peak_until.filter(|at| *at > now) {
-                cx.wake_at(at);
+                cx.wake_at(at, crate::effect::WakeReason::ScaleDownDelay);
             }
             memory.push(entry);
         }

@@ -37,9 +37,31 @@ pub(crate) fn resolve(
     Ok(Some(resolved))
 }
 
+/// Remember how many pods the Deployment ran when the Rollout first saw it: it is scaled
+/// down in proportion to the Rollout's pods that became available, whatever its own count.
+pub(crate) fn remember(cx: &mut Cx<'_>) {
+    if cx.workload_ref.is_none() || cx.status.workload_replicas.is_some() {
+        return;
+    }
+    cx.status.workload_replicas = cx.obs.workload.as_ref().map(|workload| workload.replicas);
+}
+
+/// The fewest pods the Deployment may keep while `available` of the Rollout's `replicas`
+/// serve: its pods at takeover, less the same share of them as the Rollout has brought up.
+pub(crate) fn deployment_floor(at_takeover: i32, replicas: i32, available: i32) -> i32 {
+    if replicas <= 0 {
+        return at_takeover.max(0);
+    }
+    let missing = i64::from(replicas.saturating_sub(available.clamp(0, replicas)));
+    let floor =
+        (i64::from(at_takeover.max(0)) * missing + i64::from(replicas) - 1) / i64::from(replicas);
+    i32::try_from(floor).unwrap_or(i32::MAX)
+}
+
 /// The replicas the Deployment should have now, if it should change.
 pub(crate) fn scale(cx: &Cx<'_>, reference: &WorkloadRef) -> Option<Effect> {
     let workload = cx.obs.workload.as_ref()?;
+    let at_takeover = cx.status.workload_replicas.unwrap_or(workload.replicas);
     let wanted = match reference.scale_down {
         ScaleDown::Never => return None,
         ScaleDown::OnSuccess => {
@@ -52,8 +74,8 @@ pub(crate) fn scale(cx: &Cx<'_>, reference: &WorkloadRef) -> Option<Effect> {
             let stable = cx.status.stable_revision.as_deref();
             let available = cx
                 .replica_set(stable)
-                .map_or(0, |rs| rs.available_replicas.min(rs.replicas).max(0));
-            let wanted = cx.plan.replicas.saturating_sub(available).max(0);
+                .map_or(0, |rs| rs.available_replicas.min(rs.replicas));
+            let wanted = deployment_floor(at_takeover, cx.plan.replicas, available);
             // Down as the Rollout's pods come up; back up only when its first revision failed.
             let first_failed =
                 cx.phase() == Some(Phase::Failed) && cx.status.canary_revision.is_none();
@@ -79,6 +101,7 @@ pub(crate) fn orphan_to_adopt<'o>(
     revision: &str,
 ) -> Option<&'o ObservedOrphan> {
     if obs.orphans.is_empty()
+        || spec.replicas <= 0
         || stable.is_some_and(|stable| stable != revision)
         || obs.replica_sets.iter().any(|rs| rs.revision == revision)
     {
@@ -114,14 +137,54 @@ fn runs_template(wanted: &Value, template: &k8s_openapi::api::core::v1::PodTempl
     covers(wanted, &running)
 }
 
+/// Fields the API server fills in a pod template when they are left out (`SetDefaults_PodSpec`,
+/// `SetDefaults_Container` and their kin): a running template may have them where the Rollout's
+/// does not. Any other field only the running template has is a real difference.
+const SERVER_DEFAULTS: [&str; 16] = [
+    "restartPolicy",
+    "terminationGracePeriodSeconds",
+    "dnsPolicy",
+    "schedulerName",
+    "enableServiceLinks",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "protocol",
+    "timeoutSeconds",
+    "periodSeconds",
+    "successThreshold",
+    "failureThreshold",
+    "defaultMode",
+    "apiVersion",
+    "creationTimestamp",
+];
+
 fn covers(wanted: &Value, running: &Value) -> bool {
     match (wanted, running) {
-        (Value::Object(wanted), Value::Object(running)) => wanted
-            .iter()
-            .all(|(key, value)| running.get(key).is_some_and(|theirs| covers(value, theirs))),
+        (Value::Object(wanted), Value::Object(running)) => {
+            let same = wanted
+                .iter()
+                .all(|(key, value)| running.get(key).is_some_and(|theirs| covers(value, theirs)));
+            let only_defaults = running.iter().all(|(key, value)| {
+                wanted.contains_key(key)
+                    || SERVER_DEFAULTS.contains(&key.as_str())
+                    || is_empty(value)
+            });
+            same && only_defaults
+        }
         (Value::Array(wanted), Value::Array(running)) => {
             wanted.len() == running.len() && wanted.iter().zip(running).all(|(a, b)| covers(a, b))
         }
         _ => wanted == running,
+    }
+}
+
+/// `null`, `{}` or `[]`: what a defaulted but unset field (`securityContext: {}`) looks like.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
     }
 }

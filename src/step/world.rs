@@ -10,67 +10,16 @@
 //!   carried before the route last took traffic from it until the scale-down delay has passed
 //!   (`traffic::pod_floor`).
 
-use crate::effect::{BackendWeight, Effect, HeaderRouteRule, RouteRef};
+use crate::effect::Effect;
+use crate::observations::ObservedReplicaSet;
 use crate::revision::{replica_set_name, template_digest};
 
 use super::{Cx, Desired, pods_for, traffic};
 
-/// The managed parts of the HTTPRoute.
-#[derive(Debug)]
-pub(crate) struct DesiredRoute {
-    pub route: RouteRef,
-    pub stable: BackendWeight,
-    pub canary: BackendWeight,
-    pub header: Option<HeaderRouteRule>,
-}
-
 pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
     let obs = cx.obs;
-    // A revision that a Service still selects, but is to stop selecting, keeps its pods until
-    // the Service has moved: a failed selector write must never leave a Service with no pods.
-    let pinned: Vec<&str> = desired
-        .services
-        .iter()
-        .filter_map(|(service, revision)| {
-            let current = obs
-                .services
-                .iter()
-                .find(|s| &s.name == service)?
-                .revision
-                .as_deref()?;
-            (current != revision).then_some(current)
-        })
-        .collect();
-    // Services first: which are re-pointed in this batch, so that a scale-down below keeps
-    // the pods a Service is about to be given.
-    let mut repoint = Vec::new();
-    for (service, revision) in &desired.services {
-        let current = obs
-            .services
-            .iter()
-            .find(|s| &s.name == service)
-            .and_then(|s| s.revision.as_deref());
-        if current == Some(revision.as_str()) {
-            continue;
-        }
-        // How well a revision could serve what this Service carries: ready pods, up to the
-        // number its observed share needs (at least one).
-        let needed = pods_for(cx.plan.replicas, traffic::service_share(cx, service)).max(1);
-        let serves = |revision: Option<&str>| match revision {
-            Some(revision) => cx.ready(Some(revision)).clamp(0, needed),
-            // A Service that selects no revision yet selects by the user's labels alone: it
-            // may be serving pods the Rollout does not own (the Deployment it replaces, a
-            // ReplicaSet it adopts), so take it as serving fully.
-            None => needed,
-        };
-        if serves(Some(revision)) < serves(current) {
-            continue;
-        }
-        repoint.push(Effect::PointService {
-            service: service.clone(),
-            revision: revision.clone(),
-        });
-    }
+    let pinned = pinned(cx, desired);
+    let repoint = repoint(cx, desired);
     let given = |revision: &str| {
         repoint
             .iter()
@@ -90,7 +39,7 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
     let mut grow = Vec::new();
     let mut shrink = Vec::new();
     // A scale-down stops at the floor the revision's observed traffic needs.
-    let shrink_to = |rs: &crate::observations::ObservedReplicaSet, wanted: i32| {
+    let shrink_to = |rs: &ObservedReplicaSet, wanted: i32| {
         let floor = traffic::pod_floor(cx, &rs.revision).max(given(&rs.revision));
         let to = wanted.max(floor.min(rs.replicas));
         (to < rs.replicas).then(|| Effect::ScaleReplicaSet {
@@ -105,6 +54,14 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
             .find(|(r, _)| r == revision)
             .map(|(_, n)| *n)
     };
+    // An adoption cut short (its pods not all labelled yet) is carried out again.
+    for rs in obs.replica_sets.iter().filter(|rs| rs.adopting) {
+        grow.push(Effect::AdoptReplicaSet {
+            name: rs.name.clone(),
+            revision: rs.revision.clone(),
+            digest: template_digest(&cx.spec.template),
+        });
+    }
     for (revision, replicas) in &desired.replica_sets {
         match obs.replica_sets.iter().find(|rs| &rs.revision == revision) {
             Some(rs) if rs.replicas < *replicas => grow.push(Effect::ScaleReplicaSet {
@@ -115,48 +72,10 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
                 shrink.extend(shrink_to(rs, *replicas));
             }
             Some(_) => {}
-            // Only the template's revision can be created: older templates are not known.
-            None if *revision == cx.revision && *replicas > 0 && cx.adopt.is_some() => {
-                if let Some(orphan) = cx.adopt.map(|orphan| &orphan.replica_set) {
-                    grow.push(Effect::AdoptReplicaSet {
-                        name: orphan.name.clone(),
-                        revision: revision.clone(),
-                        digest: template_digest(&cx.spec.template),
-                    });
-                    if orphan.replicas < *replicas {
-                        grow.push(Effect::ScaleReplicaSet {
-                            name: orphan.name.clone(),
-                            replicas: *replicas,
-                        });
-                    }
-                }
-            }
-            None if *revision == cx.revision && *replicas > 0 => {
-                grow.push(Effect::ApplyReplicaSet {
-                    name: replica_set_name(&obs.rollout.name, revision),
-                    revision: revision.clone(),
-                    replicas: *replicas,
-                    template: Box::new(cx.spec.template.clone()),
-                });
-            }
-            None => {}
+            None => grow.extend(created(cx, revision, *replicas)),
         }
     }
-    // A revision the observed traffic needs more pods of than it has (the route edited by
-    // hand, replicas raised) is scaled up to what that traffic needs.
-    for rs in &obs.replica_sets {
-        let floor = traffic::pod_floor(cx, &rs.revision).min(cx.plan.replicas.max(0));
-        let wanted = wanted(&rs.revision).unwrap_or(0);
-        let already = grow.iter().any(
-            |effect| matches!(effect, Effect::ScaleReplicaSet { name, .. } if *name == rs.name),
-        );
-        if rs.replicas < floor && wanted < floor && !already {
-            grow.push(Effect::ScaleReplicaSet {
-                name: rs.name.clone(),
-                replicas: floor,
-            });
-        }
-    }
+    raise_to_traffic_floor(cx, desired, &mut grow);
     let mut others: Vec<_> = obs
         .replica_sets
         .iter()
@@ -180,28 +99,7 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
     let mut effects = grow;
     effects.extend(repoint);
     if let Some(route) = &desired.route {
-        let observed = obs.http_route.as_ref();
-        let weights = observed.map(|r| {
-            (
-                r.weight_of(&route.stable.service),
-                r.weight_of(&route.canary.service),
-            )
-        });
-        if weights != Some((Some(route.stable.weight), Some(route.canary.weight))) {
-            effects.push(Effect::SetRouteWeights {
-                route: route.route.clone(),
-                stable: route.stable.clone(),
-                canary: route.canary.clone(),
-            });
-        }
-        let header = observed.and_then(|r| r.header_route.as_ref());
-        let wanted_header = route.header.as_ref().map(|rule| &rule.route);
-        if header != wanted_header {
-            effects.push(Effect::SetHeaderRoute {
-                route: route.route.clone(),
-                rule: route.header.clone(),
-            });
-        }
+        effects.extend(route.effects(obs.http_route.as_ref()));
     }
     // The Deployment being replaced goes down with the rest of what is scaled down.
     effects.extend(
@@ -211,4 +109,112 @@ pub(crate) fn effects(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
     effects.extend(shrink);
     effects.extend(deletes);
     effects
+}
+
+/// Revisions a Service still selects but is to stop selecting: they keep their pods until the
+/// Service has moved, so that a failed selector write never leaves a Service with no pods.
+fn pinned<'a>(cx: &Cx<'a>, desired: &Desired) -> Vec<&'a str> {
+    desired
+        .services
+        .iter()
+        .filter_map(|(service, revision)| {
+            let current = cx
+                .obs
+                .services
+                .iter()
+                .find(|s| &s.name == service)?
+                .revision
+                .as_deref()?;
+            (current != revision).then_some(current)
+        })
+        .collect()
+}
+
+/// The Services re-pointed in this batch (decided first, so that a scale-down keeps the pods
+/// a Service is about to be given): never at a revision less able to serve it.
+fn repoint(cx: &Cx<'_>, desired: &Desired) -> Vec<Effect> {
+    let mut repoint = Vec::new();
+    for (service, revision) in &desired.services {
+        let current = cx
+            .obs
+            .services
+            .iter()
+            .find(|s| &s.name == service)
+            .and_then(|s| s.revision.as_deref());
+        if current == Some(revision.as_str()) {
+            continue;
+        }
+        // How well a revision could serve what this Service carries: ready pods, up to the
+        // number its observed share needs (at least one).
+        let needed = pods_for(cx.plan.replicas, traffic::service_share(cx, service)).max(1);
+        // A Service that selects no revision selects by the user's labels alone. While the
+        // first revision comes up it may be serving pods the Rollout does not own (the
+        // Deployment it replaces, a ReplicaSet it adopts): it counts as serving fully. Later
+        // (a Service recreated mid-rollout) it may be sending traffic to any revision's pods,
+        // and is pointed at once.
+        let taking_over = !cx.was_shipping;
+        let serves = |revision: Option<&str>| match revision {
+            Some(revision) => cx.ready(Some(revision)).clamp(0, needed),
+            None if taking_over => needed,
+            None => 0,
+        };
+        if serves(Some(revision)) < serves(current) {
+            continue;
+        }
+        repoint.push(Effect::PointService {
+            service: service.clone(),
+            revision: revision.clone(),
+        });
+    }
+    repoint
+}
+
+/// A revision with no ReplicaSet: the template's is adopted from a running one, or created.
+/// Only the template's revision can be: older templates are not known.
+fn created(cx: &Cx<'_>, revision: &str, replicas: i32) -> Vec<Effect> {
+    if revision != cx.revision || replicas <= 0 {
+        return Vec::new();
+    }
+    let Some(orphan) = cx.adopt.map(|orphan| &orphan.replica_set) else {
+        return vec![Effect::ApplyReplicaSet {
+            name: replica_set_name(&cx.obs.rollout.name, revision),
+            revision: revision.to_string(),
+            replicas,
+            template: Box::new(cx.spec.template.clone()),
+        }];
+    };
+    let mut effects = vec![Effect::AdoptReplicaSet {
+        name: orphan.name.clone(),
+        revision: revision.to_string(),
+        digest: template_digest(&cx.spec.template),
+    }];
+    if orphan.replicas < replicas {
+        effects.push(Effect::ScaleReplicaSet {
+            name: orphan.name.clone(),
+            replicas,
+        });
+    }
+    effects
+}
+
+/// A revision the observed traffic needs more pods of than it has (the route edited by hand,
+/// replicas raised) is scaled up to what that traffic needs.
+fn raise_to_traffic_floor(cx: &Cx<'_>, desired: &Desired, grow: &mut Vec<Effect>) {
+    for rs in &cx.obs.replica_sets {
+        let floor = traffic::pod_floor(cx, &rs.revision).min(cx.plan.replicas.max(0));
+        let wanted = desired
+            .replica_sets
+            .iter()
+            .find(|(r, _)| *r == rs.revision)
+            .map_or(0, |(_, n)| *n);
+        let already = grow.iter().any(
+            |effect| matches!(effect, Effect::ScaleReplicaSet { name, .. } if *name == rs.name),
+        );
+        if rs.replicas < floor && wanted < floor && !already {
+            grow.push(Effect::ScaleReplicaSet {
+                name: rs.name.clone(),
+                replicas: floor,
+            });
+        }
+    }
 }

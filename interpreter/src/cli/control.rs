@@ -60,9 +60,9 @@ pub async fn request_in(
 }
 
 /// The revision the Rollout's template ships as now: its own template's, or the `workloadRef`
-/// Deployment's. A Deployment that cannot be read leaves the request without a revision (it
-/// then applies to whatever is shipping).
-async fn template_revision(
+/// Deployment's. When the Deployment cannot be read, the revision the status says is shipping
+/// (a request must name some revision, or a stale one would apply to whatever ships next).
+pub(crate) async fn template_revision(
     session: &Session,
     namespace: &str,
     rollout: &Rollout,
@@ -70,14 +70,15 @@ async fn template_revision(
     let Some(reference) = &rollout.spec.workload_ref else {
         return Some(rollout.template_revision());
     };
+    let status = rollout.status.clone().unwrap_or_default();
     let api: kube::Api<Deployment> = kube::Api::namespaced(session.client.clone(), namespace);
-    let deployment = api.get(&reference.name).await.ok()?;
-    let collisions = rollout
-        .status
-        .as_ref()
-        .map_or(0, |status| status.collision_count);
-    Some(kulta::template_revision(
-        &deployment.spec?.template,
-        collisions,
-    ))
+    match api.get(&reference.name).await {
+        Ok(deployment) => deployment
+            .spec
+            .map(|spec| kulta::template_revision(&spec.template, status.collision_count)),
+        Err(error) => {
+            tracing::debug!(%error, deployment = %reference.name, "reading the workloadRef Deployment");
+            status.canary_revision.or(status.stable_revision)
+        }
+    }
 }

@@ -100,7 +100,10 @@ pub fn plan(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome, CliError> 
         if index > 0 {
             writeln!(out)?;
         }
-        let rollout = match lint::rollout(document) {
+        let rollout = lint::rollout(document).and_then(|rollout| {
+            with_workload_template(rollout, document, &documents).map_err(|problem| vec![problem])
+        });
+        let rollout = match rollout {
             Ok(rollout) => rollout,
             Err(problems) => {
                 for problem in problems {
@@ -111,19 +114,6 @@ pub fn plan(args: &PlanArgs, out: &mut impl Write) -> Result<Outcome, CliError> 
                         document.who()
                     )?;
                 }
-                outcome = worse(outcome, Outcome::BadInput);
-                continue;
-            }
-        };
-        let rollout = match with_workload_template(rollout, document, &documents) {
-            Ok(rollout) => rollout,
-            Err(problem) => {
-                writeln!(
-                    out,
-                    "{}: {}: {problem}",
-                    args.file.display(),
-                    document.who()
-                )?;
                 outcome = worse(outcome, Outcome::BadInput);
                 continue;
             }
@@ -715,7 +705,7 @@ fn next_event(sim: &Sim) -> Option<DateTime<Utc>> {
 
 fn requeue_at(record: &Record) -> Option<DateTime<Utc>> {
     record.effects.iter().find_map(|effect| match effect {
-        Effect::RequeueAfter { after } => TimeDelta::from_std(*after)
+        Effect::RequeueAfter { after, .. } => TimeDelta::from_std(*after)
             .ok()
             .map(|delta| record.observations.now + delta),
         _ => None,

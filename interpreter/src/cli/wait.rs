@@ -193,7 +193,25 @@ pub async fn status(
             out.flush()?;
             last = line;
         }
-        match verdict(&rollout) {
+        // A `workloadRef` Rollout's template changes with its Deployment, not its generation:
+        // the status must be about the Deployment's template before it means anything.
+        let shipping = match rollout.spec.workload_ref {
+            Some(_) => super::control::template_revision(session, namespace, &rollout).await,
+            None => None,
+        };
+        let behind = shipping.is_some_and(|revision| {
+            let status = rollout.status.as_ref();
+            let about = |of: Option<&String>| of == Some(&revision);
+            !status.is_some_and(|s| {
+                about(s.stable_revision.as_ref()) || about(s.canary_revision.as_ref())
+            })
+        });
+        let judged = if behind {
+            Verdict::Pending
+        } else {
+            verdict(&rollout)
+        };
+        match judged {
             Verdict::Completed => {
                 writeln!(out, "{} completed", rollout_name(namespace, name))?;
                 return Ok(Outcome::Ok);

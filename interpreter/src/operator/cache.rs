@@ -14,10 +14,10 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::ResourceExt;
 use kube::runtime::watcher::Event;
-use kulta::{ObservedReplicaSet, POD_TEMPLATE_HASH_LABEL};
+use kulta::ObservedReplicaSet;
 use tokio::sync::Notify;
 
-use super::lease::from_timestamp;
+use super::execute::replicaset::observed;
 
 /// What a reconcile expects the index to show after its ReplicaSet writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,28 +46,6 @@ pub struct ReplicaSetIndex {
     /// Reconciles waiting for an owner's ReplicaSets, woken only by that owner's events (a
     /// single notifier would wake every waiting reconcile on every event).
     waiting: Mutex<BTreeMap<String, Arc<Notify>>>,
-}
-
-/// A ReplicaSet as `step` sees it, if it carries a revision label and an owner.
-pub fn observed(rs: &ReplicaSet) -> Option<ObservedReplicaSet> {
-    let revision = rs.labels().get(POD_TEMPLATE_HASH_LABEL)?.clone();
-    let status = rs.status.clone().unwrap_or_default();
-    Some(ObservedReplicaSet {
-        name: rs.name_any(),
-        revision,
-        replicas: rs.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1),
-        ready_replicas: status.ready_replicas.unwrap_or(0),
-        available_replicas: status.available_replicas.unwrap_or(0),
-        created_at: rs
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|time| from_timestamp(time.0)),
-        template_digest: rs
-            .annotations()
-            .get(kulta::POD_TEMPLATE_DIGEST_ANNOTATION)
-            .cloned(),
-    })
 }
 
 fn owners(rs: &ReplicaSet) -> impl Iterator<Item = &str> {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::PostParams;
+
 use kube::{Api, Client};
 use kulta::{LeaseConfig, LeaseEffect, LeaseObservation, ObservedLease, lease_step};
 use tokio::sync::watch;
@@ -194,7 +194,7 @@ async fn execute(
     current: Option<&Lease>,
     effect: &LeaseEffect,
 ) -> Result<(), kube::Error> {
-    let params = PostParams::default();
+    let params = super::execute::post_params();
     let held = |resource_version: &str, spec: LeaseSpec| Lease {
         metadata: ObjectMeta {
             name: Some(settings.name.clone()),

@@ -13,7 +13,6 @@ pub mod observe;
 pub mod reconcile;
 pub mod record;
 pub mod sink;
-pub mod takeover;
 pub mod telemetry;
 
 use std::net::SocketAddr;

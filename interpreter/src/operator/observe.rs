@@ -9,16 +9,15 @@ use chrono::Utc;
 use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use kulta::{
-    ControlRequest, Observations, ObservedReplicaSet, ObservedService, POD_TEMPLATE_HASH_LABEL,
-    REQUEST_ANNOTATION, Rollout, RolloutRef, validate,
+    ControlRequest, Observations, ObservedReplicaSet, REQUEST_ANNOTATION, Rollout, RolloutRef,
+    validate,
 };
 
-use super::cache::observed;
 use super::context::Context;
 use super::error::{OperatorError, kube_cause};
+use super::execute::{deployment, httproute, replicaset, service};
 use super::telemetry::ReadFrom;
 
 /// Everything `step` needs to know about one rollout now.
@@ -44,10 +43,11 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
             }
         });
     let replica_sets = replica_sets(ctx, rollout, &namespace, &name, &uid).await?;
-    let workload = super::takeover::workload(ctx, rollout, &namespace).await?;
+    let workload = deployment::read(ctx, rollout, &namespace).await?;
     // A Rollout that owns nothing yet looks for what it could take over.
     let orphans = if replica_sets.is_empty() {
-        super::takeover::orphans(ctx, rollout, &namespace).await?
+        let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+        replicaset::orphans(&api, rollout).await?
     } else {
         Vec::new()
     };
@@ -55,23 +55,19 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
     let mut http_route = None;
     if let Ok(plan) = validate(&rollout.spec) {
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
-        for service in plan.service_names() {
-            if let Some(found) = read(|| api.get_opt(service)).await? {
-                services.push(ObservedService {
-                    name: service.to_string(),
-                    revision: found
-                        .spec
-                        .and_then(|spec| spec.selector)
-                        .and_then(|selector| selector.get(POD_TEMPLATE_HASH_LABEL).cloned()),
-                });
-            }
+        for name in plan.service_names() {
+            services.extend(service::read(&api, name).await?);
         }
         if let Some(routing) = plan.routing() {
             let route_namespace = routing.namespace.unwrap_or(&namespace);
             let api: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), route_namespace);
-            http_route = read(|| api.get_opt(routing.route)).await?.map(|route| {
-                crate::route::observe(&route, routing.stable_service, routing.canary_service)
-            });
+            http_route = httproute::read(
+                &api,
+                routing.route,
+                routing.stable_service,
+                routing.canary_service,
+            )
+            .await?;
         }
     }
     let (metric_results, mut effect_errors) = ctx.take_pending(&namespace, &name);
@@ -135,36 +131,11 @@ async fn replica_sets(
     }
     tracing::debug!(%namespace, rollout = %name, ?expected, "the index has not caught up; listing");
     let selector = kulta::validate::selector_string(&rollout.spec.selector);
-    let sets = owned_replica_sets(ctx, namespace, &selector, uid).await?;
+    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let sets = replicaset::owned(&api, &selector, uid).await?;
     ctx.writes_seen(namespace, name);
     ctx.telemetry.replica_set_read(ReadFrom::Api);
     Ok(sets)
-}
-
-/// The ReplicaSets this rollout owns, listed from the API. The Rollout's own selector narrows
-/// the list to its pods' ReplicaSets; the owner reference decides.
-async fn owned_replica_sets(
-    ctx: &Context,
-    namespace: &str,
-    selector: &str,
-    uid: &str,
-) -> Result<Vec<ObservedReplicaSet>, OperatorError> {
-    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
-    let labels = if selector.is_empty() {
-        POD_TEMPLATE_HASH_LABEL.to_string()
-    } else {
-        format!("{selector},{POD_TEMPLATE_HASH_LABEL}")
-    };
-    let params = ListParams::default().labels(&labels);
-    let listed = read(|| api.list(&params)).await?;
-    let mut owned: Vec<ObservedReplicaSet> = listed
-        .items
-        .iter()
-        .filter(|rs| rs.owner_references().iter().any(|owner| owner.uid == uid))
-        .filter_map(observed)
-        .collect();
-    owned.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(owned)
 }
 
 /// Reads tried again at once on a transient failure: a read changes nothing, and one

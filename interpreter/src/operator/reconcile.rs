@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use kulta::{Rollout, RolloutStatus};
 
 use super::context::{Context, backoff};
 use super::error::{OperatorError, is_conflict};
-use super::execute::{self, FIELD_MANAGER};
+use super::execute;
 use super::observe;
 use super::telemetry::RolloutLabels;
 
@@ -142,11 +141,7 @@ async fn write_status(
 ) -> Result<(), OperatorError> {
     let mut updated = rollout.clone();
     updated.status = Some(status.clone());
-    let params = PostParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PostParams::default()
-    };
-    api.replace_status(&rollout.name_any(), &params, &updated)
+    api.replace_status(&rollout.name_any(), &execute::post_params(), &updated)
         .await?;
     Ok(())
 }

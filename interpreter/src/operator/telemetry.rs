@@ -6,7 +6,7 @@
 //! a `rollout_weight` series only while a rollout is shipping, and every other family by kind
 //! or outcome (analysis by metric name), never by rollout.
 
-use kulta::status::{AnalysisRun, MeasurementOutcome};
+use kulta::status::MeasurementOutcome;
 use kulta::{EffectKind, Phase, RolloutStatus};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -269,30 +269,13 @@ impl Telemetry {
                 self.weight.remove(labels);
             }
         }
-        for run in [&after.gate_analysis, &after.background_analysis]
-            .into_iter()
-            .flatten()
-        {
-            let earlier = [&before.gate_analysis, &before.background_analysis]
-                .into_iter()
-                .flatten()
-                .find(|old| same_run(old, run));
-            for metric in &run.metrics {
-                let judged_before = earlier
-                    .and_then(|old| old.metrics.iter().find(|m| m.name == metric.name))
-                    .map_or(0, |m| m.last_round);
-                let Some(outcome) = metric.last_outcome else {
-                    continue;
-                };
-                if metric.last_round > judged_before {
-                    self.analysis
-                        .get_or_create(&AnalysisLabels {
-                            metric: metric.name.clone(),
-                            outcome: outcome_name(outcome),
-                        })
-                        .inc();
-                }
-            }
+        for (metric, outcome) in after.measurements_judged_since(before) {
+            self.analysis
+                .get_or_create(&AnalysisLabels {
+                    metric: metric.to_string(),
+                    outcome: outcome_name(outcome),
+                })
+                .inc();
         }
     }
 
@@ -317,10 +300,6 @@ impl Default for Telemetry {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn same_run(a: &AnalysisRun, b: &AnalysisRun) -> bool {
-    a.kind == b.kind && a.step_index == b.step_index && a.revision == b.revision
 }
 
 fn outcome_name(outcome: MeasurementOutcome) -> &'static str {

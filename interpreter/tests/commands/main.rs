@@ -15,6 +15,7 @@ mod harness;
 mod lint;
 mod offline;
 mod plan;
+mod replay;
 mod requests;
 mod waits;
 mod workload;

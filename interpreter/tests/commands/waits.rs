@@ -109,3 +109,41 @@ async fn status_wait_times_out_with_124_and_bad_input_exits_2() {
         ran.text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_wait_on_a_workload_ref_rollout_waits_for_the_deployments_new_template() {
+    use kube::api::{Patch, PatchParams};
+
+    let cluster = Cluster::start().await;
+    let deployments = cluster.deployments();
+    cluster.deployment(2, "web:1").await;
+    cluster
+        .rollout_over_deployment(2, "never", json!({"simple": {}}))
+        .await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    operator.stop().await;
+    let kubeconfig = Kubeconfig::for_sim(&cluster.sim, NS);
+    // The Deployment changes; the Rollout's generation does not. With no operator to act, the
+    // old revision's Completed must not answer for the new template.
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}}}});
+    let changed = deployments
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let v2 = kulta::pod_template_hash(&changed.spec.unwrap().template);
+    let ran = kubeconfig
+        .kulta(&["status", "web", "--wait", "--timeout", "2s"])
+        .await;
+    assert_eq!(ran.code, Some(124), "{}", ran.text());
+    let operator = start_operator(&cluster, options(None, None)).await;
+    let ran = kubeconfig
+        .kulta(&["status", "web", "--wait", "--timeout", "50s"])
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.text());
+    assert_eq!(
+        cluster.status().await.stable_revision.as_deref(),
+        Some(v2.as_str())
+    );
+    operator.stop().await;
+}

@@ -143,6 +143,49 @@ impl Cluster {
             .unwrap();
     }
 
+    pub fn deployments(&self) -> Api<k8s_openapi::api::apps::v1::Deployment> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// The user's Deployment `web`: `replicas` pods of `image`.
+    pub async fn deployment(&self, replicas: i32, image: &str) {
+        let deployment = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "web", "image": image}]}},
+            }
+        }))
+        .unwrap();
+        self.deployments()
+            .create(&PostParams::default(), &deployment)
+            .await
+            .unwrap();
+    }
+
+    /// A Rollout `web` with no template of its own: it ships the Deployment `web`'s.
+    pub async fn rollout_over_deployment(&self, replicas: i32, scale_down: &str, strategy: Value) {
+        let rollout: Rollout = serde_json::from_value(json!({
+            "apiVersion": "kulta.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "web"}},
+                "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                                "scaleDown": scale_down},
+                "strategy": strategy,
+            }
+        }))
+        .unwrap();
+        self.rollouts()
+            .create(&PostParams::default(), &rollout)
+            .await
+            .unwrap();
+    }
+
     /// Create a Rollout named `web` with this strategy and image.
     pub async fn rollout(&self, replicas: i32, image: &str, strategy: Value) {
         self.rollout_with("web", json!({}), replicas, image, strategy)

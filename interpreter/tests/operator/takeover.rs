@@ -5,62 +5,18 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use kulta::Rollout;
 use kulta_apisim::faults::Verb;
 use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn deployments(cluster: &Cluster) -> Api<Deployment> {
-    Api::namespaced(cluster.client.clone(), NS)
-}
-
-/// The user's Deployment `web`: 4 pods of `image`.
-async fn deployment(cluster: &Cluster, image: &str) {
-    let deployment: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web"},
-        "spec": {
-            "replicas": 4,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}},
-                         "spec": {"containers": [{"name": "web", "image": image}]}},
-        }
-    }))
-    .unwrap();
-    deployments(cluster)
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
-}
-
-/// A Rollout `web` with no template of its own: it ships the Deployment's.
-async fn rollout_over_deployment(cluster: &Cluster, scale_down: &str, strategy: Value) {
-    let rollout: Rollout = serde_json::from_value(json!({
-        "apiVersion": "kulta.io/v1alpha1", "kind": "Rollout",
-        "metadata": {"name": "web", "namespace": NS},
-        "spec": {
-            "replicas": 4,
-            "selector": {"matchLabels": {"app": "web"}},
-            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
-                            "scaleDown": scale_down},
-            "strategy": strategy,
-        }
-    }))
-    .unwrap();
-    cluster
-        .rollouts()
-        .create(&PostParams::default(), &rollout)
-        .await
-        .unwrap();
-}
-
 async fn deployment_replicas(cluster: &Cluster) -> i32 {
-    deployments(cluster)
+    cluster
+        .deployments()
         .get("web")
         .await
         .unwrap()
@@ -112,23 +68,25 @@ async fn a_workload_ref_rollout_ships_a_new_deployment_template_by_canary_and_sc
     let cluster = Cluster::start().await;
     cluster.sim.set_ready_after(Duration::from_millis(600));
     cluster.canary_services(true).await;
-    deployment(&cluster, "web:1").await;
-    rollout_over_deployment(
-        &cluster,
-        "progressively",
-        canary(
-            true,
-            json!([{"setWeight": 50}, {"pause": {}}]),
-            json!({"scaleDownDelaySeconds": 0}),
-        ),
-    )
-    .await;
+    cluster.deployment(4, "web:1").await;
+    cluster
+        .rollout_over_deployment(
+            4,
+            "progressively",
+            canary(
+                true,
+                json!([{"setWeight": 50}, {"pause": {}}]),
+                json!({"scaleDownDelaySeconds": 0}),
+            ),
+        )
+        .await;
     let operator = start_operator(&cluster, options(None, None)).await;
     completes_without_a_gap(&cluster).await;
     let v1 = cluster.status().await.stable_revision.unwrap();
     // The Deployment's template changes: a new revision, through the canary's steps.
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}}}});
-    let changed = deployments(&cluster)
+    let changed = cluster
+        .deployments()
         .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
@@ -139,6 +97,11 @@ async fn a_workload_ref_rollout_ships_a_new_deployment_template_by_canary_and_sc
         cluster.selects("web-canary").await.as_deref(),
         Some(v2.as_str())
     );
+    cluster
+        .status_until("the pause for a person", LIMIT, |s| {
+            s.phase == Some(kulta::Phase::Paused)
+        })
+        .await;
     promote(&cluster).await;
     cluster.stable_on(&v2).await;
     cluster.replicas_become(&[(&v1, 0), (&v2, 4)]).await;
@@ -154,8 +117,10 @@ async fn a_workload_ref_rollout_ships_a_new_deployment_template_by_canary_and_sc
 async fn scale_down_on_success_keeps_the_deployment_until_the_rollout_completes() {
     let cluster = Cluster::start().await;
     cluster.sim.set_ready_after(Duration::from_millis(600));
-    deployment(&cluster, "web:1").await;
-    rollout_over_deployment(&cluster, "onsuccess", json!({"simple": {}})).await;
+    cluster.deployment(4, "web:1").await;
+    cluster
+        .rollout_over_deployment(4, "onsuccess", json!({"simple": {}}))
+        .await;
     let operator = start_operator(&cluster, options(None, None)).await;
     let seen = completes_without_a_gap(&cluster).await;
     assert_eq!(seen, [4, 0], "kept at 4, then 0 at once");
@@ -165,8 +130,10 @@ async fn scale_down_on_success_keeps_the_deployment_until_the_rollout_completes(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_down_never_leaves_the_deployment_alone() {
     let cluster = Cluster::start().await;
-    deployment(&cluster, "web:1").await;
-    rollout_over_deployment(&cluster, "never", json!({"simple": {}})).await;
+    cluster.deployment(4, "web:1").await;
+    cluster
+        .rollout_over_deployment(4, "never", json!({"simple": {}}))
+        .await;
     let operator = start_operator(&cluster, options(None, None)).await;
     cluster.settled().await;
     assert_eq!(deployment_replicas(&cluster).await, 4);
@@ -176,7 +143,9 @@ async fn scale_down_never_leaves_the_deployment_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_naming_a_missing_deployment_says_so_and_touches_nothing() {
     let cluster = Cluster::start().await;
-    rollout_over_deployment(&cluster, "onsuccess", json!({"simple": {}})).await;
+    cluster
+        .rollout_over_deployment(4, "onsuccess", json!({"simple": {}}))
+        .await;
     let operator = start_operator(&cluster, options(None, None)).await;
     let status = cluster
         .status_until("the missing Deployment to be named", LIMIT, |s| {
@@ -193,7 +162,7 @@ async fn a_rollout_naming_a_missing_deployment_says_so_and_touches_nothing() {
         format!("spec.workloadRef: Deployment {NS}/web was not found")
     );
     // Created later, it is picked up by the watch.
-    deployment(&cluster, "web:1").await;
+    cluster.deployment(4, "web:1").await;
     cluster.settled().await;
     operator.stop().await;
 }
@@ -264,21 +233,10 @@ async fn argo_leftovers(cluster: &Cluster) -> String {
     format!("web-{hash}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rollout_created_over_running_replica_sets_adopts_them_without_creating_one() {
-    let cluster = Cluster::start().await;
-    let adopted = argo_leftovers(&cluster).await;
-    cluster
-        .rollout(
-            4,
-            "web:1",
-            canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({})),
-        )
-        .await;
-    let operator = start_operator(&cluster, options(None, None)).await;
-    let status = cluster.settled().await;
+/// After adoption: one ReplicaSet (the adopted one, owned, labelled), every pod labelled,
+/// the stable Service on the revision without Argo's key, no ReplicaSet ever created.
+async fn adopted_cleanly(cluster: &Cluster, adopted: &str, what: &str) {
     let revision = cluster.revision().await;
-    assert_eq!(status.stable_revision.as_deref(), Some(revision.as_str()));
     let creates = cluster
         .sim
         .request_counts()
@@ -288,35 +246,40 @@ async fn a_rollout_created_over_running_replica_sets_adopts_them_without_creatin
         .sum::<u64>();
     assert_eq!(
         creates, 1,
-        "only the test's own ReplicaSet was ever created"
+        "{what}: only the test's own ReplicaSet was ever created"
     );
     let sets = cluster
         .replica_sets()
         .list(&Default::default())
         .await
         .unwrap();
-    assert_eq!(sets.items.len(), 1);
+    assert_eq!(sets.items.len(), 1, "{what}");
     let rs = &sets.items[0];
-    assert_eq!(rs.name_any(), adopted);
+    assert_eq!(rs.name_any(), adopted, "{what}");
     assert_eq!(
         rs.labels().get(kulta::POD_TEMPLATE_HASH_LABEL),
-        Some(&revision)
+        Some(&revision),
+        "{what}"
+    );
+    assert!(
+        !rs.annotations().contains_key(kulta::ADOPTING_ANNOTATION),
+        "{what}: the adoption was finished"
     );
     let owner = &rs.owner_references()[0];
     assert_eq!(
         (owner.kind.as_str(), owner.controller),
-        ("Rollout", Some(true))
+        ("Rollout", Some(true)),
+        "{what}"
     );
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), NS);
     for pod in pods.list(&Default::default()).await.unwrap() {
         assert_eq!(
             pod.labels().get(kulta::POD_TEMPLATE_HASH_LABEL),
             Some(&revision),
-            "pod {} was not labelled",
+            "{what}: pod {} was not labelled",
             pod.name_any()
         );
     }
-    // The Service now selects the revision, not Argo's hash.
     let selector = cluster
         .services()
         .get("web-stable")
@@ -327,16 +290,80 @@ async fn a_rollout_created_over_running_replica_sets_adopts_them_without_creatin
         .unwrap();
     assert_eq!(
         selector.get(kulta::POD_TEMPLATE_HASH_LABEL),
-        Some(&revision)
+        Some(&revision),
+        "{what}"
     );
     assert!(
         !selector.contains_key("rollouts-pod-template-hash"),
-        "{selector:?}"
+        "{what}: {selector:?}"
     );
+}
+
+fn adopting_rollout() -> Value {
+    canary(true, json!([{"setWeight": 50}, {"pause": {}}]), json!({}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adoption_killed_after_any_write_is_finished_by_the_next_operator() {
+    let uninterrupted = Cluster::start().await;
+    let adopted = argo_leftovers(&uninterrupted).await;
+    let before = uninterrupted.sim.writes();
+    uninterrupted.rollout(4, "web:1", adopting_rollout()).await;
+    let operator = start_operator(&uninterrupted, options(None, None)).await;
+    uninterrupted.settled().await;
+    operator.stop().await;
+    // The operator's writes: the Rollout's create is the test's.
+    let writes = uninterrupted.sim.writes() - before - 1;
+    assert!(writes >= 5, "adoption took only {writes} writes");
+    for k in 0..writes {
+        let what = format!("killed after write {k} of {writes}");
+        let cluster = Cluster::start().await;
+        argo_leftovers(&cluster).await;
+        cluster.rollout(4, "web:1", adopting_rollout()).await;
+        cluster.sim.freeze_writes_after(k);
+        let doomed = start_operator(&cluster, options(None, None)).await;
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        let mut seen = cluster.sim.writes();
+        let mut quiet = std::time::Instant::now();
+        while cluster.sim.frozen_writes() == 0
+            && quiet.elapsed() < Duration::from_millis(1500)
+            && std::time::Instant::now() < give_up
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if cluster.sim.writes() != seen {
+                seen = cluster.sim.writes();
+                quiet = std::time::Instant::now();
+            }
+        }
+        doomed.kill();
+        cluster.sim.clear_faults();
+        let successor = start_operator(&cluster, options(None, None)).await;
+        cluster.settled().await;
+        adopted_cleanly(&cluster, &adopted, &what).await;
+        successor.stop().await;
+    }
+    eprintln!("adoption: killed after each of its {writes} writes, finished cleanly every time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_created_over_running_replica_sets_adopts_them_without_creating_one() {
+    let cluster = Cluster::start().await;
+    let adopted = argo_leftovers(&cluster).await;
+    cluster.rollout(4, "web:1", adopting_rollout()).await;
+    let operator = start_operator(&cluster, options(None, None)).await;
+    let status = cluster.settled().await;
+    let revision = cluster.revision().await;
+    assert_eq!(status.stable_revision.as_deref(), Some(revision.as_str()));
+    adopted_cleanly(&cluster, &adopted, "uninterrupted").await;
     cluster.event_recorded("ReplicaSetAdopted").await;
     // And the next image ships as usual.
     let v2 = cluster.ship("web:2").await;
     cluster.weights_become(50, 50).await;
+    cluster
+        .status_until("the pause for a person", LIMIT, |s| {
+            s.phase == Some(kulta::Phase::Paused)
+        })
+        .await;
     promote(&cluster).await;
     cluster.stable_on(&v2).await;
     operator.stop().await;

@@ -129,10 +129,17 @@ pub fn workload(
     put(spec, "workloadRef", Value::Mapping(workload_ref));
     let deployment = index.find("apps", "Deployment", namespace, name, true);
     let from_deployment = |key: &str| deployment.and_then(|d| d.value["spec"].get(key).cloned());
-    if !spec.contains_key("replicas")
-        && let Some(replicas) = from_deployment("replicas")
-    {
-        put(spec, "replicas", replicas);
+    if !spec.contains_key("replicas") {
+        match from_deployment("replicas") {
+            Some(replicas) => put(spec, "replicas", replicas),
+            // A Rollout defaults to 1 pod: scaling a larger Deployment down to that would cut
+            // capacity, so the count must be looked at.
+            None => notes.drop(
+                at,
+                "spec.replicas",
+                format!("not set, and Deployment {name} is not in the files; a Rollout defaults to 1 pod, so set replicas to the Deployment's count"),
+            ),
+        }
     }
     if spec.contains_key("selector") {
         return;

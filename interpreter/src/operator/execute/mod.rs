@@ -7,11 +7,12 @@
 //! Leadership is checked before every effect: a controller that lost its lease stops at once.
 
 pub mod cdevent;
+pub mod deployment;
 mod event;
-mod httproute;
+pub mod httproute;
 mod metric;
-mod replicaset;
-mod service;
+pub mod replicaset;
+pub mod service;
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::{Api, ResourceExt};
 use std::sync::Arc;
 
-use kulta::{Effect, EffectError, ErrorCause, Rollout, validate};
+use kulta::{Effect, EffectError, ErrorCause, Rollout};
 
 use super::cache::Expect;
 use super::context::Context;
@@ -30,6 +31,22 @@ use super::telemetry::Outcome;
 
 /// The field manager of every write KULTA makes.
 pub const FIELD_MANAGER: &str = "kulta";
+
+/// Create and replace options naming [`FIELD_MANAGER`]: every write says it is KULTA's.
+pub fn post_params() -> kube::api::PostParams {
+    kube::api::PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PostParams::default()
+    }
+}
+
+/// Patch options naming [`FIELD_MANAGER`].
+pub fn patch_params() -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PatchParams::default()
+    }
+}
 
 /// What executing one `step`'s effects produced.
 #[derive(Debug, Default)]
@@ -47,7 +64,7 @@ pub async fn all(ctx: &Arc<Context>, rollout: &Rollout, effects: &[Effect]) -> E
     let mut executed = Executed::default();
     let mut ordered_failed = false;
     for effect in effects {
-        if let Effect::RequeueAfter { after } = effect {
+        if let Effect::RequeueAfter { after, .. } = effect {
             executed.requeue = Some(executed.requeue.map_or(*after, |r| r.min(*after)));
             continue;
         }
@@ -153,7 +170,7 @@ async fn one(ctx: &Context, rollout: &Rollout, effect: &Effect) -> Result<(), Ef
         }
         Effect::ScaleDeployment { name, replicas } => {
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-            Ok(replicaset::scale(&api, name, *replicas).await?)
+            Ok(deployment::scale(&api, name, *replicas).await?)
         }
         Effect::PointService { service, revision } => {
             let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -167,20 +184,13 @@ async fn one(ctx: &Context, rollout: &Rollout, effect: &Effect) -> Result<(), Ef
             let api: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), &route.namespace);
             httproute::set_weights(&api, &route.name, stable, canary).await
         }
-        Effect::SetHeaderRoute { route, rule } => {
+        Effect::SetHeaderRoute {
+            route,
+            rule,
+            stable_service,
+        } => {
             let api: Api<HttpRoute> = Api::namespaced(ctx.client.clone(), &route.namespace);
-            let plan = validate(&rollout.spec).map_err(|error| EffectFailure {
-                cause: ErrorCause::Invalid,
-                message: error.to_string(),
-            })?;
-            let stable = plan
-                .routing()
-                .map(|routing| routing.stable_service)
-                .ok_or_else(|| EffectFailure {
-                    cause: ErrorCause::Invalid,
-                    message: "a header route needs traffic routing".into(),
-                })?;
-            httproute::set_header_rule(&api, &route.name, rule.as_ref(), stable).await
+            httproute::set_header_rule(&api, &route.name, rule.as_ref(), stable_service).await
         }
         // Spawned by `all`, never awaited here.
         Effect::QueryMetric(_) => Ok(()),

@@ -1,19 +1,22 @@
-//! ReplicaSets: create a revision's from the Rollout's template, adopt a running one, scale,
-//! delete.
+//! ReplicaSets: what `step` observes of them (owned ones, and ones no controller owns that it
+//! could adopt), and the writes: create a revision's from the Rollout's template, adopt a
+//! running one, scale, delete.
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch};
 use kube::{Api, Resource, ResourceExt};
-use kulta::{POD_TEMPLATE_DIGEST_ANNOTATION, POD_TEMPLATE_HASH_LABEL, Rollout};
+use kulta::{
+    ADOPTING_ANNOTATION, ErrorCause, FOREIGN_HASH_LABELS, ObservedOrphan, ObservedReplicaSet,
+    POD_TEMPLATE_DIGEST_ANNOTATION, POD_TEMPLATE_HASH_LABEL, Rollout,
+};
 use serde_json::json;
 
 use crate::operator::error::{is_conflict, is_not_found};
+use crate::operator::lease::from_timestamp;
 
-use kulta::ErrorCause;
-
-use super::{EffectFailure, FIELD_MANAGER};
+use super::{EffectFailure, patch_params, post_params};
 
 /// Create the ReplicaSet of `revision`, labelled with its hash, annotated with the template's
 /// digest and owned by the Rollout. An existing one of this revision, template and Rollout is
@@ -58,11 +61,7 @@ pub async fn apply(
         }),
         status: None,
     };
-    let params = PostParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PostParams::default()
-    };
-    match api.create(&params, &replica_set).await {
+    match api.create(&post_params(), &replica_set).await {
         Ok(_) => Ok(()),
         Err(error) if is_conflict(&error) => {
             let existing = api.get(name).await?;
@@ -95,10 +94,7 @@ pub async fn apply(
 }
 
 /// Set `spec.replicas`.
-pub async fn scale<K>(api: &Api<K>, name: &str, replicas: i32) -> Result<(), kube::Error>
-where
-    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
+pub async fn scale(api: &Api<ReplicaSet>, name: &str, replicas: i32) -> Result<(), kube::Error> {
     let patch = json!({"spec": {"replicas": replicas}});
     api.patch(name, &patch_params(), &Patch::Merge(&patch))
         .await
@@ -155,7 +151,7 @@ pub async fn adopt(
                     "resourceVersion": existing.resource_version(),
                     "ownerReferences": [owner],
                     "labels": {POD_TEMPLATE_HASH_LABEL: revision},
-                    "annotations": {POD_TEMPLATE_DIGEST_ANNOTATION: digest},
+                    "annotations": {POD_TEMPLATE_DIGEST_ANNOTATION: digest, ADOPTING_ANNOTATION: "true"},
                 },
                 "spec": {"template": {"metadata": {"labels": {POD_TEMPLATE_HASH_LABEL: revision}}}},
             });
@@ -190,12 +186,108 @@ pub async fn adopt(
             Err(error) => return Err(error.into()),
         }
     }
+    // Every running pod carries the label: the revision's Services may select them now.
+    let done = json!({"metadata": {"annotations": {ADOPTING_ANNOTATION: null}}});
+    api.patch(name, &patch_params(), &Patch::Merge(&done))
+        .await?;
     Ok(())
 }
 
-fn patch_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
+/// The ReplicaSets the Rollout with `uid` owns, listed from the API. The Rollout's own selector
+/// narrows the list to its pods' ReplicaSets; the owner reference decides.
+pub async fn owned(
+    api: &Api<ReplicaSet>,
+    selector: &str,
+    uid: &str,
+) -> Result<Vec<ObservedReplicaSet>, kube::Error> {
+    let labels = if selector.is_empty() {
+        POD_TEMPLATE_HASH_LABEL.to_string()
+    } else {
+        format!("{selector},{POD_TEMPLATE_HASH_LABEL}")
+    };
+    let params = ListParams::default().labels(&labels);
+    let listed = crate::operator::observe::read(|| api.list(&params)).await?;
+    let mut owned: Vec<ObservedReplicaSet> = listed
+        .items
+        .iter()
+        .filter(|rs| rs.owner_references().iter().any(|owner| owner.uid == uid))
+        .filter_map(observed)
+        .collect();
+    owned.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(owned)
+}
+
+/// ReplicaSets in the namespace that the Rollout's selector matches and no controller owns.
+pub async fn orphans(
+    api: &Api<ReplicaSet>,
+    rollout: &Rollout,
+) -> Result<Vec<ObservedOrphan>, kube::Error> {
+    let selector = kulta::validate::selector_string(&rollout.spec.selector);
+    if selector.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params = ListParams::default().labels(&selector);
+    let listed = crate::operator::observe::read(|| api.list(&params)).await?;
+    let mut orphans: Vec<ObservedOrphan> = listed
+        .items
+        .iter()
+        .filter(|rs| {
+            rs.metadata.deletion_timestamp.is_none()
+                && !rs
+                    .owner_references()
+                    .iter()
+                    .any(|owner| owner.controller == Some(true))
+        })
+        .map(orphan)
+        .collect();
+    orphans.sort_by(|a, b| a.replica_set.name.cmp(&b.replica_set.name));
+    Ok(orphans)
+}
+
+fn orphan(rs: &ReplicaSet) -> ObservedOrphan {
+    let labels = rs.labels();
+    let revision = FOREIGN_HASH_LABELS
+        .iter()
+        .find_map(|label| labels.get(*label))
+        .cloned()
+        .unwrap_or_default();
+    ObservedOrphan {
+        replica_set: counted(rs, revision),
+        template: rs
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.template.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// A ReplicaSet as `step` sees it, if it carries a revision label.
+pub fn observed(rs: &ReplicaSet) -> Option<ObservedReplicaSet> {
+    let revision = rs.labels().get(POD_TEMPLATE_HASH_LABEL)?.clone();
+    Some(counted(rs, revision))
+}
+
+/// A ReplicaSet's name, counts, age and template digest, under `revision`.
+pub fn counted(rs: &ReplicaSet, revision: String) -> ObservedReplicaSet {
+    let status = rs.status.clone().unwrap_or_default();
+    // Pods of a ReplicaSet still being adopted may lack the revision label: none counts.
+    let adopting = rs.annotations().contains_key(ADOPTING_ANNOTATION);
+    let counts = |count: Option<i32>| if adopting { 0 } else { count.unwrap_or(0) };
+    ObservedReplicaSet {
+        adopting,
+        name: rs.name_any(),
+        revision,
+        replicas: rs.spec.as_ref().and_then(|spec| spec.replicas).unwrap_or(1),
+        ready_replicas: counts(status.ready_replicas),
+        available_replicas: counts(status.available_replicas),
+        created_at: rs
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|time| from_timestamp(time.0)),
+        template_digest: rs
+            .annotations()
+            .get(POD_TEMPLATE_DIGEST_ANNOTATION)
+            .cloned(),
     }
 }

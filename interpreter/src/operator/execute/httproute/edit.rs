@@ -1,4 +1,5 @@
-//! Reading and editing a user-owned Gateway API `HTTPRoute` (SPEC.md §3).
+//! Translating a user-owned Gateway API `HTTPRoute`: what `step` observes of it, and the edits
+//! of its managed parts (SPEC.md §3). No IO here.
 //!
 //! KULTA changes only the weights of the backends that name the stable and canary Services,
 //! and adds, replaces or removes one rule of its own (named `kulta-<header route>`) for header
