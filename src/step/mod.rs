@@ -45,24 +45,22 @@ pub fn step(
 ) -> (RolloutStatus, Vec<Effect>) {
     // A `workloadRef` spec ships the Deployment's template: checked as a spec, then again
     // once that template is in place.
-    let resolved;
     let workload_ref = spec.workload_ref.as_ref();
-    let spec = match workload_ref.map(|_| validate(spec).and_then(|_| workload::resolve(spec, obs)))
-    {
-        Some(Ok(Some(with_template))) => {
-            resolved = with_template;
-            &resolved
+    let resolved = match workload_ref {
+        Some(reference) => {
+            match validate(spec).and_then(|_| workload::resolve(spec, reference, obs)) {
+                Ok(resolved) => Some(resolved),
+                Err(error) => return invalid_spec(spec, status, obs, &error),
+            }
         }
-        Some(Err(error)) => return invalid_spec(spec, status, obs, &error),
-        Some(Ok(None)) | None => spec,
+        None => None,
     };
+    let spec = resolved.as_ref().unwrap_or(spec);
     let plan = match validate(spec) {
         Ok(plan) => plan,
         Err(error) => return invalid_spec(spec, status, obs, &error),
     };
-    let mut cx = Cx::new(spec, &plan, status, obs);
-    cx.workload_ref = workload_ref;
-    workload::remember(&mut cx);
+    let mut cx = Cx::new(spec, &plan, status, obs, workload_ref);
     cx.screen_request();
     cx.report_request_error();
     let desired = match &plan.strategy {
@@ -151,6 +149,7 @@ impl<'a> Cx<'a> {
         plan: &'a Plan<'a>,
         prior: &RolloutStatus,
         obs: &'a Observations,
+        workload_ref: Option<&'a crate::spec::WorkloadRef>,
     ) -> Self {
         let (revision, collision_count, renamed) = collision::settle(spec, prior, obs);
         let mut status = prior.clone();
@@ -181,7 +180,7 @@ impl<'a> Cx<'a> {
             obs,
             status,
             revision,
-            workload_ref: None,
+            workload_ref,
             adopt,
             was_shipping: prior.canary_revision.is_some(),
             request,
@@ -192,6 +191,7 @@ impl<'a> Cx<'a> {
             wakeups: Vec::new(),
         };
         cx.forget_initializing();
+        workload::remember(&mut cx);
         cx
     }
 

@@ -14,15 +14,12 @@ use crate::validate::SpecError;
 
 use super::Cx;
 
-/// The spec with the template the `workloadRef` Deployment holds, or `None` when the spec
-/// carries its own template.
+/// The spec with the template the `workloadRef` Deployment holds.
 pub(crate) fn resolve(
     spec: &RolloutSpec,
+    reference: &WorkloadRef,
     obs: &Observations,
-) -> Result<Option<RolloutSpec>, SpecError> {
-    let Some(reference) = &spec.workload_ref else {
-        return Ok(None);
-    };
+) -> Result<RolloutSpec, SpecError> {
     let workload = obs
         .workload
         .as_ref()
@@ -34,7 +31,7 @@ pub(crate) fn resolve(
     let mut resolved = spec.clone();
     resolved.workload_ref = None;
     resolved.template = workload.template.clone();
-    Ok(Some(resolved))
+    Ok(resolved)
 }
 
 /// Remember how many pods the Deployment ran when the Rollout first saw it: it is scaled

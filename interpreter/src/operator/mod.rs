@@ -424,38 +424,38 @@ async fn controller(
         .await;
 }
 
-/// Rollouts whose strategy names this Service.
-fn naming_service(store: &Store<Rollout>, service: &Service) -> Vec<ObjectRef<Rollout>> {
-    let namespace = service.namespace();
-    let name = service.name_any();
+/// The Rollouts in `namespace` for which `names` holds: the ones an object's event concerns.
+fn rollouts_in(
+    store: &Store<Rollout>,
+    namespace: Option<String>,
+    names: impl Fn(&Rollout) -> bool,
+) -> Vec<ObjectRef<Rollout>> {
     store
         .state()
         .into_iter()
-        .filter(|rollout| rollout.namespace() == namespace)
-        .filter(|rollout| {
-            validate(&rollout.spec).is_ok_and(|plan| plan.service_names().contains(&name.as_str()))
-        })
+        .filter(|rollout| rollout.namespace() == namespace && names(rollout))
         .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
         .collect()
 }
 
+/// Rollouts whose strategy names this Service.
+fn naming_service(store: &Store<Rollout>, service: &Service) -> Vec<ObjectRef<Rollout>> {
+    let name = service.name_any();
+    rollouts_in(store, service.namespace(), |rollout| {
+        validate(&rollout.spec).is_ok_and(|plan| plan.service_names().contains(&name.as_str()))
+    })
+}
+
 /// Rollouts whose `workloadRef` names this Deployment.
 fn referencing(store: &Store<Rollout>, deployment: &Deployment) -> Vec<ObjectRef<Rollout>> {
-    let namespace = deployment.namespace();
     let name = deployment.name_any();
-    store
-        .state()
-        .into_iter()
-        .filter(|rollout| rollout.namespace() == namespace)
-        .filter(|rollout| {
-            rollout
-                .spec
-                .workload_ref
-                .as_ref()
-                .is_some_and(|reference| reference.name == name)
-        })
-        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
-        .collect()
+    rollouts_in(store, deployment.namespace(), |rollout| {
+        rollout
+            .spec
+            .workload_ref
+            .as_ref()
+            .is_some_and(|reference| reference.name == name)
+    })
 }
 
 /// Rollouts whose traffic goes through this HTTPRoute.

@@ -180,8 +180,13 @@ impl Cluster {
             }
         }))
         .unwrap();
+        self.create_rollout(&rollout).await;
+    }
+
+    /// Create this Rollout.
+    pub async fn create_rollout(&self, rollout: &Rollout) {
         self.rollouts()
-            .create(&PostParams::default(), &rollout)
+            .create(&PostParams::default(), rollout)
             .await
             .unwrap();
     }
@@ -213,10 +218,7 @@ impl Cluster {
             }
         }))
         .unwrap();
-        self.rollouts()
-            .create(&PostParams::default(), &rollout)
-            .await
-            .unwrap();
+        self.create_rollout(&rollout).await;
     }
 
     /// Ship a new image; returns the new revision's hash.
@@ -746,6 +748,16 @@ pub async fn paused_canary_cluster() -> Cluster {
 }
 
 /// Record a promote request on the Rollout `web`, as `kulta promote` does.
+/// Promote once the rollout waits for a person (an indefinite pause step).
+pub async fn promote_at_pause(cluster: &Cluster) {
+    cluster
+        .status_until("the pause for a person", LIMIT, |s| {
+            s.phase == Some(kulta::Phase::Paused)
+        })
+        .await;
+    promote(cluster).await;
+}
+
 pub async fn promote(cluster: &Cluster) {
     kulta_interpreter::cli::control::request(
         cluster.client.clone(),

@@ -97,12 +97,7 @@ async fn a_workload_ref_rollout_ships_a_new_deployment_template_by_canary_and_sc
         cluster.selects("web-canary").await.as_deref(),
         Some(v2.as_str())
     );
-    cluster
-        .status_until("the pause for a person", LIMIT, |s| {
-            s.phase == Some(kulta::Phase::Paused)
-        })
-        .await;
-    promote(&cluster).await;
+    promote_at_pause(&cluster).await;
     cluster.stable_on(&v2).await;
     cluster.replicas_become(&[(&v1, 0), (&v2, 4)]).await;
     assert_eq!(
@@ -359,12 +354,7 @@ async fn a_rollout_created_over_running_replica_sets_adopts_them_without_creatin
     // And the next image ships as usual.
     let v2 = cluster.ship("web:2").await;
     cluster.weights_become(50, 50).await;
-    cluster
-        .status_until("the pause for a person", LIMIT, |s| {
-            s.phase == Some(kulta::Phase::Paused)
-        })
-        .await;
-    promote(&cluster).await;
+    promote_at_pause(&cluster).await;
     cluster.stable_on(&v2).await;
     operator.stop().await;
 }
