@@ -257,6 +257,9 @@ impl Context {
         if let Some(recorder) = &self.recorder {
             recorder.close(namespace, name);
         }
+        if let Some(sink) = &self.sink {
+            sink.forget(namespace, name);
+        }
     }
 }
 

@@ -74,7 +74,7 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
     let cdevents_delivered = ctx
         .sink
         .as_ref()
-        .map(|sink| sink.take_settled(&namespace, &name))
+        .map(|sink| sink.settled(&namespace, &name))
         .unwrap_or_default();
     if let Some(sink) = &ctx.sink
         && let Some(failure) = sink.failure()

@@ -134,7 +134,8 @@ impl Sink {
 
     /// Send the outbox events of a rollout that are not on their way or settled already:
     /// the outbox is the source of what is owed, so after a restart everything in it goes out
-    /// again, byte for byte.
+    /// again, byte for byte. `outbox` is the stored one: settled ids it no longer holds are
+    /// forgotten, the others stay known until a stored status has dropped them.
     pub fn offer(
         &self,
         namespace: &str,
@@ -142,6 +143,15 @@ impl Sink {
         outbox: &[kulta::CdEvent],
         build: impl Fn(&kulta::CdEvent) -> Option<Vec<u8>>,
     ) {
+        if let Ok(mut ledger) = self.ledger.lock() {
+            let key = (namespace.to_string(), name.to_string());
+            if let Some(ids) = ledger.settled.get_mut(&key) {
+                ids.retain(|id| outbox.iter().any(|event| &event.id == id));
+                if ids.is_empty() {
+                    ledger.settled.remove(&key);
+                }
+            }
+        }
         for event in outbox {
             let fresh = self.ledger.lock().is_ok_and(|mut ledger| {
                 let settled = ledger
@@ -169,17 +179,29 @@ impl Sink {
         }
     }
 
-    /// Outbox ids settled (delivered or given up) since the rollout's last `step`.
-    pub fn take_settled(&self, namespace: &str, name: &str) -> Vec<String> {
+    /// Outbox ids settled (delivered or given up) that the rollout's stored outbox may still
+    /// hold. They are kept until a stored status has dropped them, so a status write that
+    /// fails does not make them owed again.
+    pub fn settled(&self, namespace: &str, name: &str) -> Vec<String> {
         self.ledger
             .lock()
             .ok()
-            .and_then(|mut ledger| {
+            .and_then(|ledger| {
                 ledger
                     .settled
-                    .remove(&(namespace.to_string(), name.to_string()))
+                    .get(&(namespace.to_string(), name.to_string()))
+                    .cloned()
             })
             .unwrap_or_default()
+    }
+
+    /// A Rollout is gone: forget what was settled for it.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        if let Ok(mut ledger) = self.ledger.lock() {
+            ledger
+                .settled
+                .remove(&(namespace.to_string(), name.to_string()));
+        }
     }
 
     fn settle(&self, namespace: &str, name: &str, id: &str) {

@@ -34,6 +34,9 @@ const PARALLEL: usize = 6;
 /// How long a run may take to finish after its kill.
 const FINISH: Duration = Duration::from_secs(45);
 
+/// How long without a write means a run without faults has settled.
+const SETTLED: Duration = Duration::from_millis(300);
+
 #[derive(Clone, Copy, Debug)]
 enum Scenario {
     /// Canary over the route: 25%, 50%, 75%, done.
@@ -187,7 +190,9 @@ struct Final {
     weight: i32,
     observed_weight: Option<i32>,
     conditions: Vec<(String, ConditionStatus, String)>,
-    /// Replicas by revision.
+    /// Replicas by revision, for revisions that have pods: a revision scaled to zero and one
+    /// never created serve the same (a rollback whose canary could not be created before the
+    /// deadline, because requests failed, leaves none).
     replica_sets: BTreeMap<String, i32>,
     /// Revision selected by each Service.
     services: BTreeMap<String, Option<String>>,
@@ -367,11 +372,13 @@ impl Stage {
         );
     }
 
-    /// The final state, once writes have stopped.
-    async fn final_state(&self) -> Final {
+    /// The final state, once no write came for `quiet` (longer than any retry the operator
+    /// may still have pending).
+    async fn final_state(&self, quiet: Duration) -> Final {
         let mut writes = self.cluster.sim.writes();
+        // Bounded: at most 40 quiet periods.
         for _ in 0..40 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(quiet).await;
             let now = self.cluster.sim.writes();
             if now == writes {
                 break;
@@ -421,7 +428,13 @@ impl Stage {
                 .iter()
                 .map(|c| (format!("{:?}", c.type_), c.status, c.reason.clone()))
                 .collect(),
-            replica_sets: self.cluster.replicas().await.into_iter().collect(),
+            replica_sets: self
+                .cluster
+                .replicas()
+                .await
+                .into_iter()
+                .filter(|(_, replicas)| *replicas > 0)
+                .collect(),
             services,
             route,
             cdevents,
@@ -465,7 +478,7 @@ async fn uninterrupted(scenario: Scenario) -> (Final, u64) {
     stage.ship().await;
     let operator = stage.operator().await;
     stage.finish("uninterrupted").await;
-    let end = stage.final_state().await;
+    let end = stage.final_state(SETTLED).await;
     operator.stop().await;
     stage.check("uninterrupted");
     let writes = stage.cluster.sim.writes() - before;
@@ -498,7 +511,7 @@ async fn killed_after(scenario: Scenario, k: u64, expected: &Final) {
     stage.cluster.sim.clear_faults();
     let successor = stage.operator().await;
     stage.finish(&what).await;
-    let end = stage.final_state().await;
+    let end = stage.final_state(SETTLED).await;
     successor.stop().await;
     stage.check(&what);
     assert_eq!(&end, expected, "{scenario:?} {what}");
@@ -575,7 +588,8 @@ async fn under_faults(scenario: Scenario, expected: &Final) {
                 .is_none()
         })
         .await;
-    let end = stage.final_state().await;
+    // A reconcile whose status write failed retries after its backoff (at most 5 s).
+    let end = stage.final_state(Duration::from_secs(6)).await;
     operator.stop().await;
     stage.check("under faults");
     assert_eq!(&end, expected, "{scenario:?} under faults");
