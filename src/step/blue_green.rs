@@ -10,33 +10,46 @@ use crate::status::{AnalysisKind, AnalysisPhase, Phase};
 use crate::validate::BlueGreenPlan;
 
 use super::analysis::{self, Verdict};
+use super::strategy::Strategy;
 use super::{AnalysisSlot, Cx, Desired};
 
-pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &BlueGreenPlan) -> Desired {
-    cx.settle_revision(Phase::Preview);
-    if let Some(action) = cx.take_request()
-        && let Some(action) = cx.common_request(action)
-    {
+/// The blue-green strategy of one `step`.
+pub(crate) struct BlueGreen<'p> {
+    pub plan: &'p BlueGreenPlan<'p>,
+}
+
+impl Strategy for BlueGreen<'_> {
+    fn settle_revision(&mut self, cx: &mut Cx<'_>) {
+        cx.settle_revision(Phase::Preview);
+    }
+
+    fn handle_request(&mut self, cx: &mut Cx<'_>, action: RequestAction) {
         handle_request(cx, action);
     }
-    let first = cx.settle_first_revision();
-    if !first && !cx.is_settled() {
+
+    fn watch(&mut self, cx: &mut Cx<'_>) {
+        if cx.is_settled() {
+            return;
+        }
         // Pods that are not ready run the deadline whatever else holds the rollout (a person,
-        // an analysis); the strategy's own, more precise wait below takes precedence.
+        // an analysis); the strategy's own, more precise wait in `advance` takes precedence.
         let state = cx.status.blue_green.clone().unwrap_or_default();
         let wanted = if state.promotion_requested || state.promoted_at.is_some() {
             cx.plan.replicas
         } else {
-            plan.preview_replicas
+            self.plan.preview_replicas
         };
         let canary = cx.status.canary_revision.clone();
         cx.wait_for_pods(canary.as_deref(), wanted);
     }
-    if cx.may_advance() && !first {
-        progress(cx, plan);
+
+    fn advance(&mut self, cx: &mut Cx<'_>) {
+        progress(cx, self.plan);
     }
-    cx.enforce_deadline();
-    desired(cx, plan)
+
+    fn desired(&self, cx: &Cx<'_>) -> Desired {
+        desired(cx, self.plan)
+    }
 }
 
 fn handle_request(cx: &mut Cx<'_>, action: RequestAction) {
@@ -58,9 +71,7 @@ fn handle_request(cx: &mut Cx<'_>, action: RequestAction) {
             cx.event(EventType::Normal, reason::PROMOTED, "promotion requested");
         }
         RequestAction::PromoteFull => {
-            cx.status.paused_by_user = false;
-            cx.status.full_promotion = true;
-            cx.status.gate_analysis = None;
+            cx.promote_fully();
             cx.status
                 .blue_green
                 .get_or_insert_default()

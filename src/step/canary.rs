@@ -15,33 +15,45 @@ use crate::validate::{CanaryPlan, StepPlan};
 
 use super::analysis::{self, Verdict};
 use super::route::DesiredRoute;
+use super::strategy::Strategy;
 use super::{AnalysisSlot, Cx, Desired, pods_for};
 
-pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &CanaryPlan) -> Desired {
-    settle_revision(cx, plan);
-    if let Some(action) = cx.take_request()
-        && let Some(action) = cx.common_request(action)
-    {
-        handle_request(cx, plan, action);
+/// The canary strategy of one `step`.
+pub(crate) struct Canary<'p> {
+    pub plan: &'p CanaryPlan<'p>,
+}
+
+impl Strategy for Canary<'_> {
+    fn settle_revision(&mut self, cx: &mut Cx<'_>) {
+        settle_revision(cx, self.plan);
     }
-    let first = cx.settle_first_revision();
-    if cx.may_advance() && !first {
+
+    fn handle_request(&mut self, cx: &mut Cx<'_>, action: RequestAction) {
+        handle_request(cx, self.plan, action);
+    }
+
+    fn advance(&mut self, cx: &mut Cx<'_>) {
         // Results are judged before anything advances: a failing measurement stops the step
         // it arrives in.
-        background_analysis(cx, plan);
+        background_analysis(cx, self.plan);
+        if cx.may_advance() {
+            progress(cx, self.plan);
+        }
     }
-    if cx.may_advance() && !first {
-        progress(cx, plan);
+
+    fn hold(&mut self, cx: &mut Cx<'_>) {
+        // Traffic still moves toward its target as soon as that is safe.
+        settle_weight(cx, self.plan);
+        adopt_after_drain(cx, self.plan);
     }
-    if !cx.may_advance() && !first {
-        // Rolling back (perhaps since just now), draining or held: traffic still moves
-        // toward its target as soon as that is safe.
-        settle_weight(cx, plan);
-        adopt_after_drain(cx, plan);
+
+    fn guard(&mut self, cx: &mut Cx<'_>) {
+        hold_lost_weight(cx, self.plan);
     }
-    hold_lost_weight(cx, plan);
-    cx.enforce_deadline();
-    desired(cx, plan)
+
+    fn desired(&self, cx: &Cx<'_>) -> Desired {
+        desired(cx, self.plan)
+    }
 }
 
 /// Whether the route is observed carrying nothing to the canary Service (no weight, no header
@@ -246,16 +258,10 @@ fn handle_request(cx: &mut Cx<'_>, plan: &CanaryPlan, action: RequestAction) {
             cx.event(EventType::Normal, reason::PROMOTED, "promoted by request");
         }
         RequestAction::PromoteFull => {
-            cx.status.paused_by_user = false;
-            cx.status.full_promotion = true;
+            cx.promote_fully();
             cx.progressing();
             cx.status.pause_start_time = None;
-            cx.status.gate_analysis = None;
             cx.status.current_step_index = Some(steps_len(plan));
-            if let Some(run) = cx.status.background_analysis.as_mut() {
-                analysis::stop(run);
-                run.phase = AnalysisPhase::Successful;
-            }
             cx.event(
                 EventType::Normal,
                 reason::PROMOTED,

@@ -1,9 +1,11 @@
 //! `step`: the one function that decides everything.
 //!
-//! Each call runs the same pipeline: check the spec, note the observed generation, settle which
-//! revision is being shipped, handle a new control request, let the strategy advance, enforce
-//! the progress deadline, and finally derive the desired world from the new status and compare
-//! it with the observed one, so that only what differs becomes an effect.
+//! Each call runs the same pipeline: check the spec, note the observed generation, then
+//! (`strategy::run`) settle which revision is being shipped, handle a new control request, let
+//! the strategy advance or hold, enforce the progress deadline, and finally derive the desired
+//! world from the new status and compare it with the observed one, so that only what differs
+//! becomes an effect. What differs between canary, blue-green and simple sits behind the
+//! `Strategy` seam (`strategy.rs`); every change of phase or revision is in `transitions.rs`.
 
 pub(crate) mod analysis;
 mod analysis_runs;
@@ -15,6 +17,7 @@ mod report;
 mod requests;
 mod route;
 mod simple;
+mod strategy;
 pub(crate) mod traffic;
 mod transitions;
 mod workload;
@@ -64,9 +67,11 @@ pub fn step(
     cx.screen_request();
     cx.report_request_error();
     let desired = match &plan.strategy {
-        StrategyPlan::Canary(canary) => canary::reconcile(&mut cx, canary),
-        StrategyPlan::BlueGreen(blue_green) => blue_green::reconcile(&mut cx, blue_green),
-        StrategyPlan::Simple(simple) => simple::reconcile(&mut cx, simple),
+        StrategyPlan::Canary(plan) => strategy::run(&mut cx, &mut canary::Canary { plan }),
+        StrategyPlan::BlueGreen(plan) => {
+            strategy::run(&mut cx, &mut blue_green::BlueGreen { plan })
+        }
+        StrategyPlan::Simple(plan) => strategy::run(&mut cx, &mut simple::Simple::new(plan)),
     };
     cx.finish(desired)
 }

@@ -67,6 +67,18 @@ impl Cx<'_> {
             format!("{action} ignored: {why}"),
         );
     }
+    /// `promote --full`, the part every strategy shares: nothing holds the revision any more
+    /// and no analysis judges it.
+    pub fn promote_fully(&mut self) {
+        self.status.paused_by_user = false;
+        self.status.full_promotion = true;
+        self.status.gate_analysis = None;
+        if let Some(run) = self.status.background_analysis.as_mut() {
+            super::analysis::stop(run);
+            run.phase = crate::status::AnalysisPhase::Successful;
+        }
+    }
+
     /// Handle the requests every strategy treats alike; hand back the ones it must decide.
     pub fn common_request(&mut self, action: RequestAction) -> Option<RequestAction> {
         match action {

@@ -6,17 +6,38 @@ use std::collections::BTreeMap;
 use crate::effect::CdEventKind;
 use crate::observations::ObservedReplicaSet;
 use crate::request::RequestAction;
-use crate::status::{AnalysisPhase, Phase};
+use crate::status::Phase;
 use crate::validate::SimplePlan;
 
-use super::analysis;
+use super::strategy::Strategy;
 use super::{Cx, Desired};
 
-pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
-    cx.settle_revision(Phase::Progressing);
-    if let Some(action) = cx.take_request()
-        && let Some(action) = cx.common_request(action)
-    {
+/// The simple strategy of one `step`.
+pub(crate) struct Simple<'p> {
+    pub plan: &'p SimplePlan<'p>,
+    /// The move `advance` made toward the template's revision: that revision and the
+    /// replicas of every revision.
+    moved: Option<(String, BTreeMap<String, i32>)>,
+    /// Held by a person or an inconclusive analysis: every revision keeps its replicas.
+    frozen: bool,
+}
+
+impl<'p> Simple<'p> {
+    pub fn new(plan: &'p SimplePlan<'p>) -> Self {
+        Simple {
+            plan,
+            moved: None,
+            frozen: false,
+        }
+    }
+}
+
+impl Strategy for Simple<'_> {
+    fn settle_revision(&mut self, cx: &mut Cx<'_>) {
+        cx.settle_revision(Phase::Progressing);
+    }
+
+    fn handle_request(&mut self, cx: &mut Cx<'_>, action: RequestAction) {
         match action {
             RequestAction::Retry => cx.restart_revision(Phase::Progressing, None),
             RequestAction::Promote if cx.status.analysis_inconclusive() => {
@@ -26,52 +47,22 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
             RequestAction::Promote => {
                 cx.status.paused_by_user = false;
             }
-            RequestAction::PromoteFull => {
-                cx.status.paused_by_user = false;
-                cx.status.full_promotion = true;
-                if let Some(run) = cx.status.background_analysis.as_mut() {
-                    analysis::stop(run);
-                    run.phase = AnalysisPhase::Successful;
-                }
-            }
+            RequestAction::PromoteFull => cx.promote_fully(),
             RequestAction::Abort | RequestAction::Pause | RequestAction::Resume => {}
         }
     }
-    let first = cx.settle_first_revision();
-    if cx.may_advance() && !first {
+
+    fn advance(&mut self, cx: &mut Cx<'_>) {
         cx.progressing();
-        if let (Some(background), false) = (&plan.analysis, cx.status.full_promotion) {
+        if let (Some(background), false) = (&self.plan.analysis, cx.status.full_promotion) {
             let serving = cx.ready(cx.status.canary_revision.as_deref()) > 0;
             cx.run_background_analysis(background, serving);
         }
-    }
-    let moving = cx.may_advance() && !first;
-    let frozen = !cx.is_settled() && !moving && !first;
-    let target = if moving {
-        cx.status.canary_revision.clone()
-    } else {
-        cx.status.stable_revision.clone()
-    }
-    .unwrap_or_default();
-    if frozen {
-        // Held by a person or an inconclusive analysis: pods that are not ready still run the
-        // deadline.
-        let canary = cx.status.canary_revision.clone();
-        let wanted = cx
-            .replica_set(canary.as_deref())
-            .map_or(0, |rs| rs.replicas);
-        cx.wait_for_pods(canary.as_deref(), wanted);
-    }
-    let counts = if frozen {
-        cx.obs
-            .replica_sets
-            .iter()
-            .map(|rs| (rs.revision.clone(), rs.replicas))
-            .collect()
-    } else {
-        rolling_update(&cx.obs.replica_sets, &target, cx.plan.replicas, plan)
-    };
-    if moving {
+        if !cx.may_advance() {
+            return;
+        }
+        let target = cx.status.canary_revision.clone().unwrap_or_default();
+        let counts = rolling_update(&cx.obs.replica_sets, &target, cx.plan.replicas, self.plan);
         let observed = cx.replica_set(Some(&target));
         let before = observed.map_or(0, |rs| rs.replicas);
         let after = counts.get(&target).copied().unwrap_or(0);
@@ -100,16 +91,49 @@ pub(crate) fn reconcile(cx: &mut Cx<'_>, plan: &SimplePlan) -> Desired {
                 format!("{available} available, {old} old"),
             );
         }
+        self.moved = Some((target, counts));
     }
-    cx.enforce_deadline();
-    let mut replica_sets: Vec<(String, i32)> = counts.into_iter().collect();
-    if !replica_sets.iter().any(|(revision, _)| *revision == target) && !target.is_empty() {
-        replica_sets.push((target, 0));
+
+    fn hold(&mut self, cx: &mut Cx<'_>) {
+        if self.moved.is_some() || cx.is_settled() {
+            return;
+        }
+        // Held by a person or an inconclusive analysis: pods that are not ready still run the
+        // deadline.
+        self.frozen = true;
+        let canary = cx.status.canary_revision.clone();
+        let wanted = cx
+            .replica_set(canary.as_deref())
+            .map_or(0, |rs| rs.replicas);
+        cx.wait_for_pods(canary.as_deref(), wanted);
     }
-    Desired {
-        replica_sets,
-        services: Vec::new(),
-        route: None,
+
+    fn desired(&self, cx: &Cx<'_>) -> Desired {
+        let (target, counts) = match &self.moved {
+            Some((target, counts)) => (target.clone(), counts.clone()),
+            None => {
+                let stable = cx.status.stable_revision.clone().unwrap_or_default();
+                let counts = if self.frozen {
+                    cx.obs
+                        .replica_sets
+                        .iter()
+                        .map(|rs| (rs.revision.clone(), rs.replicas))
+                        .collect()
+                } else {
+                    rolling_update(&cx.obs.replica_sets, &stable, cx.plan.replicas, self.plan)
+                };
+                (stable, counts)
+            }
+        };
+        let mut replica_sets: Vec<(String, i32)> = counts.into_iter().collect();
+        if !replica_sets.iter().any(|(revision, _)| *revision == target) && !target.is_empty() {
+            replica_sets.push((target, 0));
+        }
+        Desired {
+            replica_sets,
+            services: Vec::new(),
+            route: None,
+        }
     }
 }
 
