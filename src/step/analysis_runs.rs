@@ -11,7 +11,7 @@ use super::analysis::{self, QueryVars, RunOutput, Verdict};
 
 /// Which status slot an analysis lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AnalysisSlot {
+enum AnalysisSlot {
     /// `status.backgroundAnalysis`.
     Background,
     /// `status.gateAnalysis`.
@@ -19,9 +19,32 @@ pub(crate) enum AnalysisSlot {
 }
 
 impl Cx<'_> {
+    /// Advance a gate analysis (one the rollout waits on) and act on its verdict: true once it
+    /// passed; a failure fails the rollout, an inconclusive result pauses it.
+    pub fn gate_passed(
+        &mut self,
+        kind: AnalysisKind,
+        step_index: Option<i32>,
+        plan: &AnalysisPlan,
+        serving: bool,
+    ) -> bool {
+        match self.run_analysis(AnalysisSlot::Gate, kind, step_index, plan, serving) {
+            Verdict::Passed => true,
+            Verdict::Failed(message) => {
+                self.fail(reason::ANALYSIS_FAILED, message);
+                false
+            }
+            Verdict::Inconclusive(message) => {
+                self.pause_inconclusive(message);
+                false
+            }
+            Verdict::Running => false,
+        }
+    }
+
     /// Advance the analysis in `slot` (creating it for this revision if needed); it measures
     /// only while the revision is `serving` the traffic it was given.
-    pub fn run_analysis(
+    fn run_analysis(
         &mut self,
         slot: AnalysisSlot,
         kind: AnalysisKind,

@@ -9,9 +9,9 @@ use crate::request::RequestAction;
 use crate::status::{AnalysisKind, AnalysisPhase, Phase};
 use crate::validate::BlueGreenPlan;
 
-use super::analysis::{self, Verdict};
+use super::analysis;
 use super::strategy::Strategy;
-use super::{AnalysisSlot, Cx, Desired};
+use super::{Cx, Desired};
 
 /// The blue-green strategy of one `step`.
 pub(crate) struct BlueGreen<'p> {
@@ -87,67 +87,80 @@ fn handle_request(cx: &mut Cx<'_>, action: RequestAction) {
 }
 
 fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
+    let promoted = cx
+        .status
+        .blue_green
+        .as_ref()
+        .is_some_and(|state| state.promoted_at.is_some());
+    if promoted || promote(cx, plan) {
+        after_promotion(cx, plan);
+    }
+}
+
+/// In preview: ready preview pods, then the pre-promotion analysis, then the automatic or
+/// requested promotion, which switches the active Service. True once it is switched (now).
+fn promote(cx: &mut Cx<'_>, plan: &BlueGreenPlan) -> bool {
     let replicas = cx.plan.replicas;
     let preview = cx.status.canary_revision.clone();
     let ready = cx.ready(preview.as_deref());
-    let full = cx.status.full_promotion;
-    let state = cx.status.blue_green.clone().unwrap_or_default();
-    if state.promoted_at.is_none() {
-        cx.preview();
-        if ready < plan.preview_replicas {
-            let needed = plan.preview_replicas;
-            cx.wait_for(
-                ready,
-                format!("{needed} ready preview pods"),
-                format!("{ready} ready"),
-            );
-            return;
-        }
-        if let (Some(gate), false) = (&plan.pre_promotion_analysis, full) {
-            let kind = AnalysisKind::PrePromotion;
-            match cx.run_analysis(AnalysisSlot::Gate, kind, None, gate, true) {
-                Verdict::Passed => {}
-                Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
-                Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
-                Verdict::Running => return,
-            }
-        }
-        let now = cx.now();
-        let state = cx.status.blue_green.get_or_insert_default();
-        let since = *state.promotable_since.get_or_insert(now);
-        if !state.promotion_requested && plan.auto_promotion_enabled {
-            let at = after(since, plan.auto_promotion_delay);
-            if now >= at {
-                state.promotion_requested = true;
-            } else {
-                cx.wake_at(at, WakeReason::AutoPromotion);
-                return;
-            }
-        }
-        if !state.promotion_requested {
-            return;
-        }
-        if ready < replicas {
-            cx.wait_for(
-                ready,
-                format!("{replicas} ready pods to promote"),
-                format!("{ready} ready"),
-            );
-            return;
-        }
-        state.promoted_at = Some(now);
-        cx.progressing();
-        let revision = preview.unwrap_or_default();
-        cx.event(
-            EventType::Normal,
-            reason::ACTIVE_SWITCHED,
-            format!(
-                "active service {} now selects {revision}",
-                plan.active_service
-            ),
+    cx.preview();
+    if ready < plan.preview_replicas {
+        let needed = plan.preview_replicas;
+        cx.wait_for(
+            ready,
+            format!("{needed} ready preview pods"),
+            format!("{ready} ready"),
         );
-        cx.cdevent(CdEventKind::ServiceUpgraded, &revision, "promoted");
+        return false;
     }
+    if let (Some(gate), false) = (&plan.pre_promotion_analysis, cx.status.full_promotion)
+        && !cx.gate_passed(AnalysisKind::PrePromotion, None, gate, true)
+    {
+        return false;
+    }
+    let now = cx.now();
+    let state = cx.status.blue_green.get_or_insert_default();
+    let since = *state.promotable_since.get_or_insert(now);
+    if !state.promotion_requested && plan.auto_promotion_enabled {
+        let at = after(since, plan.auto_promotion_delay);
+        if now >= at {
+            state.promotion_requested = true;
+        } else {
+            cx.wake_at(at, WakeReason::AutoPromotion);
+            return false;
+        }
+    }
+    if !state.promotion_requested {
+        return false;
+    }
+    if ready < replicas {
+        cx.wait_for(
+            ready,
+            format!("{replicas} ready pods to promote"),
+            format!("{ready} ready"),
+        );
+        return false;
+    }
+    state.promoted_at = Some(now);
+    cx.progressing();
+    let revision = preview.unwrap_or_default();
+    cx.event(
+        EventType::Normal,
+        reason::ACTIVE_SWITCHED,
+        format!(
+            "active service {} now selects {revision}",
+            plan.active_service
+        ),
+    );
+    cx.cdevent(CdEventKind::ServiceUpgraded, &revision, "promoted");
+    true
+}
+
+/// Promoted: once the switch is observed, the post-promotion analysis, then the old revision
+/// is given up after `scaleDownDelaySeconds`.
+fn after_promotion(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
+    let replicas = cx.plan.replicas;
+    let ready = cx.ready(cx.status.canary_revision.as_deref());
     cx.progressing();
     // Post-promotion analysis measures the switched traffic: wait for the switch to land.
     let active = cx.service_revision(plan.active_service);
@@ -175,20 +188,10 @@ fn progress(cx: &mut Cx<'_>, plan: &BlueGreenPlan) {
             format!("{ready} ready"),
         );
     }
-    if let (Some(gate), false) = (&plan.post_promotion_analysis, full) {
-        let serving = ready > 0;
-        match cx.run_analysis(
-            AnalysisSlot::Gate,
-            AnalysisKind::PostPromotion,
-            None,
-            gate,
-            serving,
-        ) {
-            Verdict::Passed => {}
-            Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
-            Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
-            Verdict::Running => return,
-        }
+    if let (Some(gate), false) = (&plan.post_promotion_analysis, cx.status.full_promotion)
+        && !cx.gate_passed(AnalysisKind::PostPromotion, None, gate, ready > 0)
+    {
+        return;
     }
     let scale_down_at = after(switched_at, plan.scale_down_delay);
     if ready < replicas {

@@ -13,10 +13,10 @@ use crate::request::RequestAction;
 use crate::status::{AnalysisKind, AnalysisPhase, Phase};
 use crate::validate::{CanaryPlan, StepPlan};
 
-use super::analysis::{self, Verdict};
+use super::analysis;
 use super::route::DesiredRoute;
 use super::strategy::Strategy;
-use super::{AnalysisSlot, Cx, Desired, pods_for};
+use super::{Cx, Desired, pods_for};
 
 /// The canary strategy of one `step`.
 pub(crate) struct Canary<'p> {
@@ -334,12 +334,10 @@ fn progress(cx: &mut Cx<'_>, plan: &CanaryPlan) {
             StepPlan::Analysis(gate) => {
                 let at = i32::try_from(index).ok();
                 let serving = serving(cx, plan);
-                match cx.run_analysis(AnalysisSlot::Gate, AnalysisKind::Step, at, gate, serving) {
-                    Verdict::Passed => advance_step(cx, plan),
-                    Verdict::Failed(message) => return cx.fail(reason::ANALYSIS_FAILED, message),
-                    Verdict::Inconclusive(message) => return cx.pause_inconclusive(message),
-                    Verdict::Running => return,
+                if !cx.gate_passed(AnalysisKind::Step, at, gate, serving) {
+                    return;
                 }
+                advance_step(cx, plan);
             }
         }
     }

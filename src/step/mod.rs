@@ -23,7 +23,6 @@ mod transitions;
 mod workload;
 mod world;
 
-pub(crate) use analysis_runs::AnalysisSlot;
 use deadline::Wait;
 
 use chrono::{DateTime, Utc};
