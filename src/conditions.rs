@@ -17,8 +17,6 @@ pub mod reason {
     pub const STEP_COMPLETED: &str = "StepCompleted";
     /// Traffic weights moved.
     pub const WEIGHT_CHANGED: &str = "TrafficWeightChanged";
-    /// Waiting for pods to become ready.
-    pub const WAITING_FOR_PODS: &str = "WaitingForPods";
     /// A pause step is holding the rollout.
     pub const PAUSED_BY_STEP: &str = "PausedByStep";
     /// A person paused the rollout.

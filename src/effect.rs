@@ -22,9 +22,13 @@ use crate::status::AnalysisKind;
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub enum Effect {
-    /// Create the ReplicaSet of a revision (if missing) from the Rollout's template, labelled
-    /// with [`crate::POD_TEMPLATE_HASH_LABEL`] and owned by the Rollout.
-    ApplyReplicaSet {
+    /// Create the ReplicaSet of a revision from the Rollout's template, labelled with
+    /// [`crate::POD_TEMPLATE_HASH_LABEL`] and owned by the Rollout. One that already exists as
+    /// this revision of this Rollout counts as created; a name held by anything else is a
+    /// [`crate::ErrorCause::NameTaken`] failure. Traces before 2026-12 call it
+    /// `applyReplicaSet`, and still replay.
+    #[serde(alias = "applyReplicaSet")]
+    CreateReplicaSet {
         /// `<rollout>-<revision>`.
         name: String,
         /// The pod-template hash.
@@ -296,7 +300,7 @@ impl Effect {
     /// What this effect acts on.
     pub fn kind(&self) -> EffectKind {
         match self {
-            Effect::ApplyReplicaSet { .. }
+            Effect::CreateReplicaSet { .. }
             | Effect::ScaleReplicaSet { .. }
             | Effect::DeleteReplicaSet { .. }
             | Effect::AdoptReplicaSet { .. } => EffectKind::ReplicaSet,
@@ -314,7 +318,7 @@ impl Effect {
     /// `HTTPRoute shop/web`, `Prometheus http://prometheus:9090`.
     pub fn target(&self) -> String {
         match self {
-            Effect::ApplyReplicaSet { name, .. }
+            Effect::CreateReplicaSet { name, .. }
             | Effect::ScaleReplicaSet { name, .. }
             | Effect::DeleteReplicaSet { name }
             | Effect::AdoptReplicaSet { name, .. } => format!("ReplicaSet {name}"),
@@ -337,7 +341,7 @@ impl Effect {
     pub fn is_ordered(&self) -> bool {
         matches!(
             self,
-            Effect::ApplyReplicaSet { .. }
+            Effect::CreateReplicaSet { .. }
                 | Effect::ScaleReplicaSet { .. }
                 | Effect::DeleteReplicaSet { .. }
                 | Effect::AdoptReplicaSet { .. }

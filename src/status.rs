@@ -49,7 +49,7 @@ pub struct RolloutStatus {
     pub full_promotion: bool,
     /// Since when the rollout has been waiting for pods, for the progress deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waiting: Option<WaitingForPods>,
+    pub waiting: Option<Waiting>,
     /// Blue-green promotion state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreenStatus>,
@@ -179,7 +179,7 @@ impl Phase {
 /// deadline counts from `since`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct WaitingForPods {
+pub struct Waiting {
     /// When the wait began, or when it last made forward progress.
     #[serde(with = "crate::time")]
     #[schemars(with = "DateTime<Utc>")]

@@ -129,7 +129,7 @@ status_changes! {
     pause_start_time: Option<chrono::DateTime<chrono::Utc>>,
     paused_by_user: bool,
     full_promotion: bool,
-    waiting: Option<crate::status::WaitingForPods>,
+    waiting: Option<crate::status::Waiting>,
     blue_green: Option<crate::status::BlueGreenStatus>,
     background_analysis: Option<crate::status::AnalysisRun>,
     gate_analysis: Option<crate::status::AnalysisRun>,

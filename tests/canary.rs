@@ -558,7 +558,7 @@ fn revision_history_limit_deletes_older_replica_sets() {
 fn a_step_does_not_advance_until_the_route_really_carries_its_weight() {
     let mut sim =
         deployed(Spec::canary(vec![set_weight(20), pause_for("1m"), set_weight(100)]).build());
-    sim.world.failures.push(kulta::sim::EffectFailure {
+    sim.world.failures.push(kulta::sim::FailureWindow {
         kind: kulta::EffectKind::Route,
         from: at(0),
         until: at(300),
@@ -581,7 +581,7 @@ fn the_old_stable_keeps_its_pods_until_the_stable_service_has_switched() {
     let mut sim = deployed(Spec::canary(vec![set_weight(100)]).build());
     ship_v2(&mut sim);
     // Service writes fail: no Service moves, so traffic cannot move either.
-    sim.world.failures.push(kulta::sim::EffectFailure {
+    sim.world.failures.push(kulta::sim::FailureWindow {
         kind: kulta::EffectKind::Service,
         from: sim.world.now,
         until: sim.world.now + chrono::TimeDelta::seconds(120),

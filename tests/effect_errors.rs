@@ -5,7 +5,7 @@ mod support;
 
 use chrono::TimeDelta;
 use kulta::effect::{Effect, EffectKind};
-use kulta::sim::EffectFailure;
+use kulta::sim::FailureWindow;
 use kulta::status::{ConditionStatus, ConditionType, Phase};
 use kulta::{EffectError, ErrorCause, step};
 use support::*;
@@ -14,7 +14,7 @@ use support::*;
 fn refused_route_writes_name_the_route_in_a_condition_and_retry_until_they_land() {
     let mut sim = deployed(Spec::canary(vec![set_weight(20), pause()]).build());
     let from = sim.world.now;
-    sim.world.failures.push(EffectFailure {
+    sim.world.failures.push(FailureWindow {
         kind: EffectKind::Route,
         from,
         until: from + TimeDelta::seconds(30),

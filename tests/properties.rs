@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kulta::duration::DurationString;
 use kulta::effect::{CdEvent, Effect, EffectKind};
 use kulta::sim::{
-    EffectFailure, EffectLag, PodBehaviour, Sim, SimPod, SimReplicaSet, check_invariants,
+    EffectLag, FailureWindow, PodBehaviour, Sim, SimPod, SimReplicaSet, check_invariants,
 };
 use kulta::spec::{
     AnalysisSpec, CanaryStep, MetricSpec, PauseStep, PrometheusProvider, RolloutSpec,
@@ -276,7 +276,7 @@ proptest! {
             sim.world.pods.insert(revision_of(&image(version)), behaviour.clone());
         }
         for ((from, length), kind) in &failing {
-            sim.world.failures.push(EffectFailure {
+            sim.world.failures.push(FailureWindow {
                 kind: *kind,
                 from: at(*from),
                 until: at(from + length),

@@ -34,7 +34,7 @@ fn half(sim: &kulta::sim::Sim) -> i32 {
 fn created(sim: &kulta::sim::Sim) -> Vec<String> {
     sim.effects()
         .filter_map(|effect| match effect {
-            Effect::ApplyReplicaSet { name, .. } => Some(name.clone()),
+            Effect::CreateReplicaSet { name, .. } => Some(name.clone()),
             _ => None,
         })
         .collect()

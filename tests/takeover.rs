@@ -45,7 +45,7 @@ fn deployment_replicas(sim: &Sim) -> i32 {
 fn created(sim: &Sim) -> Vec<String> {
     sim.effects()
         .filter_map(|effect| match effect {
-            Effect::ApplyReplicaSet { name, .. } => Some(name.clone()),
+            Effect::CreateReplicaSet { name, .. } => Some(name.clone()),
             _ => None,
         })
         .collect()
@@ -54,7 +54,7 @@ fn created(sim: &Sim) -> Vec<String> {
 fn images(sim: &Sim) -> Vec<String> {
     sim.effects()
         .filter_map(|effect| match effect {
-            Effect::ApplyReplicaSet { template, .. } => template
+            Effect::CreateReplicaSet { template, .. } => template
                 .spec
                 .as_ref()
                 .and_then(|pod| pod.containers[0].image.clone()),

@@ -4,10 +4,8 @@
 
 #![warn(missing_docs)]
 
-pub mod cdevents;
 pub mod cli;
 pub mod operator;
-pub mod prometheus;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,

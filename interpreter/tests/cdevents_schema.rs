@@ -58,7 +58,9 @@ fn every_emitted_cdevent_validates_against_its_official_schema() {
     ));
     let mut kinds = std::collections::BTreeSet::new();
     for event in &events {
-        let json = kulta_interpreter::cdevents::document(event, "/kulta/demo").unwrap();
+        let json =
+            kulta_interpreter::operator::system::cdevents::event::document(event, "/kulta/demo")
+                .unwrap();
         assert_eq!(json["context"]["specversion"], "0.5.1");
         let validator = validator(event.kind);
         let errors: Vec<String> = validator
@@ -84,11 +86,13 @@ fn every_emitted_cdevent_validates_against_its_official_schema() {
 #[test]
 fn the_cloud_event_carries_the_cdevent_type_id_subject_and_purl() {
     let event = &emitted("canary-completes-over-http-route.yaml")[0];
-    let cloud = kulta_interpreter::cdevents::cloud_event(event, "/kulta/demo").unwrap();
+    let cloud =
+        kulta_interpreter::operator::system::cdevents::event::cloud_event(event, "/kulta/demo")
+            .unwrap();
     use cloudevents::AttributesReader;
     assert_eq!(cloud.ty(), "dev.cdevents.service.deployed.0.3.0");
     assert_eq!(
-        kulta_interpreter::cdevents::type_name(event.kind),
+        kulta_interpreter::operator::system::cdevents::event::type_name(event.kind),
         cloud.ty(),
         "the type named in logs is the one sent"
     );
@@ -102,7 +106,9 @@ fn the_cloud_event_carries_the_cdevent_type_id_subject_and_purl() {
     };
     assert_eq!(data["context"]["specversion"], "0.5.1");
     // Built again (a re-send after a restart): the same bytes.
-    let again = kulta_interpreter::cdevents::cloud_event(event, "/kulta/demo").unwrap();
+    let again =
+        kulta_interpreter::operator::system::cdevents::event::cloud_event(event, "/kulta/demo")
+            .unwrap();
     assert_eq!(
         serde_json::to_vec(&cloud).unwrap(),
         serde_json::to_vec(&again).unwrap()

@@ -426,7 +426,7 @@ fn observed_world(record: &Record, plan: &Plan<'_>, roles: &Roles<'_>) -> Result
                 .replica_sets
                 .iter()
                 .any(|rs| rs.name == *name && rs.revision == revision && *replicas > rs.replicas),
-            Effect::ApplyReplicaSet { revision: r, .. } => r == revision,
+            Effect::CreateReplicaSet { revision: r, .. } => r == revision,
             _ => false,
         })
     };

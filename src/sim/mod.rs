@@ -162,7 +162,7 @@ impl SimReplicaSet {
 /// the old state again and must try again.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct EffectFailure {
+pub struct FailureWindow {
     /// Which effects fail.
     pub kind: EffectKind,
     /// From when.
@@ -207,7 +207,7 @@ pub struct World {
     /// Pod behaviour of revisions without an entry in `pods`.
     pub default_pods: PodBehaviour,
     /// Windows in which effects fail.
-    pub failures: Vec<EffectFailure>,
+    pub failures: Vec<FailureWindow>,
     /// Failed effects not yet observed.
     pub pending_errors: Vec<EffectError>,
     /// Windows in which writes lag.
@@ -383,7 +383,7 @@ impl World {
     fn land(&mut self, effect: &Effect) -> bool {
         let now = self.now;
         match effect {
-            Effect::ApplyReplicaSet {
+            Effect::CreateReplicaSet {
                 name,
                 revision,
                 replicas,

@@ -44,7 +44,7 @@ use crate::spec::{RolloutSpec, Strategy};
 use super::metrics::{MetricScript, MetricTable};
 use super::timeline::{self, TimelineEntry};
 use super::{
-    EffectFailure, EffectLag, PodBehaviour, Record, Sim, Violation, World, check_invariants,
+    EffectLag, FailureWindow, PodBehaviour, Record, Sim, Violation, World, check_invariants,
 };
 
 /// A scenario as written.
@@ -392,7 +392,7 @@ impl Scenario {
         }
         for (index, failure) in self.world.failing_effects.iter().enumerate() {
             let field = format!("world.failingEffects[{index}]");
-            world.failures.push(EffectFailure {
+            world.failures.push(FailureWindow {
                 kind: failure.kind,
                 from: start + duration(&field, &failure.from)?,
                 until: start + duration(&field, &failure.until)?,

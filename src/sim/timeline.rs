@@ -186,7 +186,7 @@ pub fn describe(effect: &Effect, replica_set_prefix: &str) -> String {
             .to_string()
     };
     match effect {
-        Effect::ApplyReplicaSet {
+        Effect::CreateReplicaSet {
             revision, replicas, ..
         } => format!("create ReplicaSet {revision} with {replicas} pods"),
         Effect::ScaleReplicaSet { name, replicas } => {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::conditions::reason;
 use crate::effect::WakeReason;
-use crate::status::WaitingForPods;
+use crate::status::Waiting;
 
 use super::Cx;
 
@@ -76,7 +76,7 @@ impl Cx<'_> {
             }
             _ => (now, wait.progress),
         };
-        self.status.waiting = Some(WaitingForPods {
+        self.status.waiting = Some(Waiting {
             since,
             progress,
             what: wait.what.clone(),

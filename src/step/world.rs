@@ -176,7 +176,7 @@ fn created(cx: &Cx<'_>, revision: &str, replicas: i32) -> Vec<Effect> {
         return Vec::new();
     }
     let Some(orphan) = cx.adopt.map(|orphan| &orphan.replica_set) else {
-        return vec![Effect::ApplyReplicaSet {
+        return vec![Effect::CreateReplicaSet {
             name: replica_set_name(&cx.obs.rollout.name, revision),
             revision: revision.to_string(),
             replicas,

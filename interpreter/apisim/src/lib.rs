@@ -232,6 +232,14 @@ impl ApiSim {
             .unwrap_or_default()
     }
 
+    /// The requests in the log, oldest first (at most the log's capacity).
+    pub fn request_log(&self) -> Vec<requests::Request> {
+        self.requests
+            .lock()
+            .map(|requests| requests.log(0, usize::MAX).cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The store, for tests that need to reach behind the API (compaction, counts).
     pub fn store(&self) -> Arc<Mutex<Store>> {
         Arc::clone(&self.store)

@@ -5,7 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use kulta::{ControlRequest, REQUEST_ANNOTATION, RequestAction, Rollout};
 use serde_json::json;
 
@@ -49,7 +49,7 @@ pub async fn request_in(
     let patch = json!({"metadata": {"annotations": {REQUEST_ANNOTATION: request.to_string()}}});
     if let Err(error) = session
         .rollouts(namespace)
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(name, &super::patch_params(), &Patch::Merge(&patch))
         .await
     {
         return Err(session

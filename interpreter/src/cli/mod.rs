@@ -27,6 +27,26 @@ use kulta::RequestAction;
 
 use cluster::{ControlError, Session, parse_timeout};
 
+/// The field manager of every write the commands make on a person's behalf (a request
+/// annotation, the demo's objects), so the cluster can tell them from the operator's `kulta`.
+pub const FIELD_MANAGER: &str = "kulta-cli";
+
+/// Patch options naming [`FIELD_MANAGER`].
+pub fn patch_params() -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PatchParams::default()
+    }
+}
+
+/// Create options naming [`FIELD_MANAGER`].
+pub fn post_params() -> kube::api::PostParams {
+    kube::api::PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..kube::api::PostParams::default()
+    }
+}
+
 /// KULTA progressive delivery controller.
 #[derive(Parser)]
 #[command(name = "kulta", version, about)]

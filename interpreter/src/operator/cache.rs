@@ -17,7 +17,7 @@ use kube::runtime::watcher::Event;
 use kulta::ObservedReplicaSet;
 use tokio::sync::Notify;
 
-use super::execute::replicaset::observed;
+use super::system::replicaset::observed;
 
 /// What a reconcile expects the index to show after its ReplicaSet writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,9 +10,10 @@ use kube::Client;
 use kulta::{EffectError, MetricResult};
 
 use super::cache::{Expect, ReplicaSetIndex};
-use super::lease::Leader;
 use super::record::Recorder;
-use super::sink::Sink;
+use super::system::cdevents::sink::Sink;
+use super::system::events::Events;
+use super::system::lease::Leader;
 use super::telemetry::Telemetry;
 
 /// Where the bearer token for Prometheus comes from.
@@ -72,7 +73,7 @@ pub struct Context {
     /// Metrics.
     pub telemetry: Arc<Telemetry>,
     /// Kubernetes Events.
-    pub events: Arc<super::events::Events>,
+    pub events: Arc<Events>,
     /// CDEvents delivery, when a sink is configured.
     pub sink: Option<Sink>,
     /// Trace recording, when asked for.
@@ -96,7 +97,7 @@ impl Context {
         settings: Settings,
         leader: Leader,
         telemetry: Arc<Telemetry>,
-        events: Arc<super::events::Events>,
+        events: Arc<Events>,
         sink: Option<Sink>,
         recorder: Option<Recorder>,
         indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,

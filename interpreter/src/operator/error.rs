@@ -122,8 +122,8 @@ impl From<kube::Error> for Failure {
     }
 }
 
-impl From<super::execute::httproute::edit::RouteError> for Failure {
-    fn from(error: super::execute::httproute::edit::RouteError) -> Self {
+impl From<super::system::httproute::edit::RouteError> for Failure {
+    fn from(error: super::system::httproute::edit::RouteError) -> Self {
         Failure {
             cause: ErrorCause::Invalid,
             message: error.to_string(),

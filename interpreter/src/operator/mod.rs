@@ -5,15 +5,14 @@
 pub mod cache;
 pub mod context;
 pub mod error;
-pub mod events;
 pub mod execute;
 pub mod health;
-pub mod lease;
 pub mod observe;
 pub mod reconcile;
 pub mod record;
-pub mod sink;
+pub mod system;
 pub mod telemetry;
+pub mod time;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,8 +36,8 @@ use tokio_stream::wrappers::WatchStream;
 
 pub use context::{Settings, TokenSource};
 pub use error::OperatorError;
-pub use lease::{Leader, LeaseSettings};
-pub use sink::Retry;
+pub use system::cdevents::sink::Retry;
+pub use system::lease::{Leader, LeaseSettings};
 pub use telemetry::Telemetry;
 
 use context::Context;
@@ -178,7 +177,7 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
     let (sink, sink_worker) = match options.cdevents_sink.clone() {
         Some(url) => {
             let (stop, stopped) = watch::channel(false);
-            let (sink, worker) = sink::Sink::start(
+            let (sink, worker) = system::cdevents::sink::Sink::start(
                 url,
                 http.clone(),
                 options.sink_retry,
@@ -199,11 +198,15 @@ pub async fn start(client: Client, options: Options) -> Result<Running, Operator
         .lease
         .as_ref()
         .map_or_else(|| "kulta".to_string(), |l| l.config.identity.clone());
-    let events = Arc::new(events::Events::new(client.clone(), "kulta", &identity));
+    let events = Arc::new(system::events::Events::new(
+        client.clone(),
+        "kulta",
+        &identity,
+    ));
     let (leader, lease) = match options.lease.clone() {
         Some(settings) => {
             let leader = Leader::new();
-            let task = tokio::spawn(lease::run(
+            let task = tokio::spawn(system::lease::run(
                 client.clone(),
                 settings,
                 leader.clone(),

@@ -17,7 +17,7 @@ use kulta::{
 
 use super::context::Context;
 use super::error::{OperatorError, kube_cause};
-use super::execute::{deployment, httproute, replicaset, service};
+use super::system::{deployment, httproute, replicaset, service};
 use super::telemetry::ReadFrom;
 
 /// Everything `step` needs to know about one rollout now.

@@ -93,7 +93,7 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         failures = failures.min(1);
     }
     // The transition is stored: what it owes the sink goes out (again, after a restart).
-    execute::cdevent::offer(&ctx, &namespace, &name, &after.cdevents_outbox);
+    super::system::cdevents::offer(&ctx, &namespace, &name, &after.cdevents_outbox);
     ctx.telemetry.rollout(&labels, &before, &after);
     ctx.telemetry.reconciled(started.elapsed().as_secs_f64());
     tracing::debug!(
@@ -165,7 +165,7 @@ pub fn error_policy(object: Arc<Rollout>, error: &OperatorError, ctx: Arc<Contex
         let events = ctx.events.clone();
         let reference = object.object_ref(&());
         tokio::spawn(async move {
-            let kind = super::events::EventKind::Warning;
+            let kind = super::system::events::EventKind::Warning;
             if let Err(error) = events.publish(&reference, kind, reason, &note).await {
                 tracing::debug!(%error, "could not record the failure Event");
             }

@@ -3,6 +3,7 @@
 
 use kulta::{Phase, RequestAction};
 use kulta_interpreter::cli::control;
+use kulta_interpreter::operator::Options;
 use serde_json::json;
 
 use crate::support::*;
@@ -108,4 +109,63 @@ async fn a_malformed_request_is_a_condition_and_a_warning_and_changes_nothing() 
         })
         .await;
     operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_names_its_field_manager() {
+    use kulta_apisim::faults::Verb;
+    let cluster = paused_canary_cluster().await;
+    let operator = start_operator(
+        &cluster,
+        Options {
+            lease: Some(lease("a")),
+            ..options(None, None)
+        },
+    )
+    .await;
+    cluster.settled().await;
+    let v2 = cluster.ship("web:2").await;
+    promote_at_pause(&cluster).await;
+    cluster.stable_on(&v2).await;
+    operator.stop().await;
+
+    let log = cluster.sim.request_log();
+    let writes: Vec<_> = log
+        .iter()
+        .filter(|r| matches!(r.verb, Verb::Create | Verb::Update | Verb::Patch))
+        .collect();
+    // The test itself creates the Services, the route and the Rollout and ships by patching the
+    // Rollout, with no manager; everything the operator writes is its own, on every kind.
+    let by_operator = |r: &&&kulta_apisim::requests::Request| match r.resource.as_str() {
+        "replicasets" | "events" | "leases" | "deployments" => true,
+        "rollouts" => r.subresource.as_deref() == Some("status"),
+        "services" | "httproutes" => r.verb != Verb::Create,
+        _ => false,
+    };
+    let operator_writes: Vec<_> = writes.iter().filter(by_operator).collect();
+    for kind in [
+        "replicasets",
+        "events",
+        "leases",
+        "rollouts",
+        "services",
+        "httproutes",
+    ] {
+        assert!(
+            operator_writes.iter().any(|r| r.resource == kind),
+            "the operator wrote no {kind}: {operator_writes:#?}"
+        );
+    }
+    let unnamed: Vec<_> = operator_writes
+        .iter()
+        .filter(|r| r.field_manager.as_deref() != Some("kulta"))
+        .collect();
+    assert!(unnamed.is_empty(), "writes not named kulta's: {unnamed:#?}");
+    // `kulta promote` names itself too.
+    let cli: Vec<_> = writes
+        .iter()
+        .filter(|r| r.resource == "rollouts" && r.subresource.is_none())
+        .filter_map(|r| r.field_manager.as_deref())
+        .collect();
+    assert_eq!(cli, ["kulta-cli"], "the CLI's writes: {cli:?}");
 }

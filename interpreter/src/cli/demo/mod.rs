@@ -17,7 +17,7 @@ use clap::Parser;
 use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::Patch;
 use kube::{Api, Client, CustomResourceExt};
 use kulta::Rollout;
 use kulta_apisim::ApiSim;
@@ -494,7 +494,7 @@ async fn create<K>(api: &Api<K>, object: &K, what: &str) -> Result<(), DemoError
 where
     K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    match api.create(&PostParams::default(), object).await {
+    match api.create(&super::post_params(), object).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) => Err(DemoError::Setup {
             what: what.to_string(),
@@ -541,7 +541,7 @@ async fn revision_for(rollouts: &Api<Rollout>, version: u32) -> Result<String, D
 async fn ship(rollouts: &Api<Rollout>, version: u32) -> Result<String, DemoError> {
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": format!("{IMAGE}:{version}")}]}}}});
     let rollout = rollouts
-        .patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(NAME, &super::patch_params(), &Patch::Merge(&patch))
         .await
         .map_err(|error| DemoError::Setup {
             what: format!("ship {IMAGE}:{version}"),

@@ -8,15 +8,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::Timestamp;
 
 use kube::{Api, Client};
 use kulta::{LeaseConfig, LeaseEffect, LeaseObservation, ObservedLease, lease_step};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::error::{OperatorError, is_conflict};
-use super::telemetry::Telemetry;
+use crate::operator::error::{OperatorError, is_conflict};
+use crate::operator::telemetry::Telemetry;
+use crate::operator::time::{from_timestamp, micro};
 
 /// Whether this controller may act, shared by the lease loop and every reconcile.
 ///
@@ -194,7 +194,7 @@ async fn execute(
     current: Option<&Lease>,
     effect: &LeaseEffect,
 ) -> Result<(), kube::Error> {
-    let params = super::execute::post_params();
+    let params = crate::operator::execute::post_params();
     let held = |resource_version: &str, spec: LeaseSpec| Lease {
         metadata: ObjectMeta {
             name: Some(settings.name.clone()),
@@ -274,20 +274,4 @@ async fn execute(
         }
         LeaseEffect::RequeueAfter { .. } => Ok(()),
     }
-}
-
-/// A chrono time as the API's microsecond time.
-pub fn micro(at: DateTime<Utc>) -> MicroTime {
-    MicroTime(to_timestamp(at))
-}
-
-/// chrono → jiff (k8s-openapi's time type), to the microsecond.
-pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
-    let micros = at.timestamp_micros();
-    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-/// jiff → chrono.
-pub fn from_timestamp(at: Timestamp) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(at.as_microsecond()).unwrap_or_default()
 }

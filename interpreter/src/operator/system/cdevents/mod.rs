@@ -2,14 +2,17 @@
 //! outbox to the sink once the status is written (`offer`), so an event is sent only after the
 //! transition that owes it is stored, and again after a restart until it is acknowledged.
 
+pub mod event;
+pub mod sink;
+
 use kulta::CdEvent;
 
 use crate::operator::context::Context;
 
-use super::EffectFailure;
+use crate::operator::error::Failure;
 
 /// The effect itself sends nothing: the outbox does, after the status write.
-pub fn emit(_ctx: &Context, _event: &CdEvent) -> Result<(), EffectFailure> {
+pub fn emit(_ctx: &Context, _event: &CdEvent) -> Result<(), Failure> {
     Ok(())
 }
 
@@ -20,7 +23,7 @@ pub fn offer(ctx: &Context, namespace: &str, name: &str, outbox: &[CdEvent]) {
     };
     let source = &ctx.settings.cdevents_source;
     sink.offer(namespace, name, outbox, |event| {
-        match crate::cdevents::cloud_event(event, source)
+        match event::cloud_event(event, source)
             .map_err(|error| error.to_string())
             .and_then(|cloud| serde_json::to_vec(&cloud).map_err(|error| error.to_string()))
         {

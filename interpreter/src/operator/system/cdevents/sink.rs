@@ -10,8 +10,8 @@ use std::time::Duration;
 use kulta::ErrorCause;
 use tokio::sync::{mpsc, watch};
 
-use super::error::Failure;
-use super::telemetry::{Outcome, Telemetry};
+use crate::operator::error::Failure;
+use crate::operator::telemetry::{Outcome, Telemetry};
 
 /// Events waiting for the sink; beyond this, new ones are refused (and reported).
 const QUEUE: usize = 1024;
@@ -169,7 +169,7 @@ impl Sink {
             };
             let delivery = Delivery {
                 id: event.id.clone(),
-                kind: crate::cdevents::type_name(event.kind).to_string(),
+                kind: super::event::type_name(event.kind).to_string(),
                 rollout: format!("{namespace}/{name}"),
                 body,
             };

@@ -7,8 +7,8 @@ use kube::api::Patch;
 use kulta::{ObservedWorkload, Rollout};
 use serde_json::json;
 
-use super::patch_params;
 use crate::operator::context::Context;
+use crate::operator::execute::patch_params;
 use crate::operator::observe::read as read_again;
 
 /// The Deployment the Rollout's `workloadRef` names, if it is set and the Deployment exists.

@@ -14,23 +14,24 @@ use kulta::{
 use serde_json::json;
 
 use crate::operator::error::{is_conflict, is_not_found};
-use crate::operator::lease::from_timestamp;
+use crate::operator::time::from_timestamp;
 
-use super::{EffectFailure, patch_params, post_params};
+use crate::operator::error::Failure;
+use crate::operator::execute::{patch_params, post_params};
 
 /// Create the ReplicaSet of `revision`, labelled with its hash, annotated with the template's
 /// digest and owned by the Rollout. An existing one of this revision, template and Rollout is
 /// left alone (`step` scales it if its size is wrong); one that only has the name (another
 /// owner, another revision, another template under a colliding hash) is never adopted: the
 /// failure says the name is taken, and `step` renames the revision.
-pub async fn apply(
+pub async fn create(
     api: &Api<ReplicaSet>,
     rollout: &Rollout,
     name: &str,
     revision: &str,
     replicas: i32,
     template: &PodTemplateSpec,
-) -> Result<(), EffectFailure> {
+) -> Result<(), Failure> {
     let digest = kulta::template_digest(template);
     let mut template = template.clone();
     let metadata = template.metadata.get_or_insert_with(ObjectMeta::default);
@@ -80,7 +81,7 @@ pub async fn apply(
             if ours && same {
                 return Ok(());
             }
-            Err(EffectFailure {
+            Err(Failure {
                 cause: ErrorCause::NameTaken,
                 message: format!(
                     "ReplicaSet {name} already exists and is not revision {revision} of Rollout \
@@ -122,7 +123,7 @@ pub async fn adopt(
     name: &str,
     revision: &str,
     digest: &str,
-) -> Result<(), EffectFailure> {
+) -> Result<(), Failure> {
     let existing = api.get(name).await?;
     let controller = existing
         .owner_references()
@@ -131,7 +132,7 @@ pub async fn adopt(
     match controller {
         Some(owner) if Some(&owner.uid) == rollout.uid().as_ref() => {}
         Some(owner) => {
-            return Err(EffectFailure {
+            return Err(Failure {
                 cause: ErrorCause::NameTaken,
                 message: format!(
                     "ReplicaSet {name} is controlled by {} {} now; it is not adopted",
@@ -140,12 +141,10 @@ pub async fn adopt(
             });
         }
         None => {
-            let owner = rollout
-                .controller_owner_ref(&())
-                .ok_or_else(|| EffectFailure {
-                    cause: ErrorCause::Invalid,
-                    message: format!("Rollout {} has no uid yet", rollout.name_any()),
-                })?;
+            let owner = rollout.controller_owner_ref(&()).ok_or_else(|| Failure {
+                cause: ErrorCause::Invalid,
+                message: format!("Rollout {} has no uid yet", rollout.name_any()),
+            })?;
             let patch = json!({
                 "metadata": {
                     "resourceVersion": existing.resource_version(),

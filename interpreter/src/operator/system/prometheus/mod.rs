@@ -2,6 +2,8 @@
 //! back to `step` as a [`MetricValue`]; a query that could not be made is also reported as an
 //! effect error, so the condition says what is wrong before the analysis gives up.
 
+pub mod answer;
+
 use chrono::Utc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -12,7 +14,7 @@ use crate::operator::telemetry::Outcome;
 use crate::operator::context::{Context, TokenSource};
 use crate::operator::error::describe;
 
-use super::EffectFailure;
+use crate::operator::error::Failure;
 
 /// Run the query in its own task, under its own timeout, and deliver the answer to the
 /// rollout's next `step`.
@@ -33,7 +35,7 @@ pub fn spawn(ctx: &std::sync::Arc<Context>, rollout: &kulta::Rollout, query: Met
                     value: MetricValue::Error(message.clone()),
                     time: Utc::now(),
                 };
-                let failure = EffectFailure {
+                let failure = Failure {
                     cause: ErrorCause::Timeout,
                     message,
                 };
@@ -58,7 +60,7 @@ pub fn spawn(ctx: &std::sync::Arc<Context>, rollout: &kulta::Rollout, query: Met
 
 /// Run the query; the result is always returned, the failure only when the query could not
 /// be made or answered.
-async fn query_once(ctx: &Context, query: &MetricQuery) -> (MetricResult, Option<EffectFailure>) {
+async fn query_once(ctx: &Context, query: &MetricQuery) -> (MetricResult, Option<Failure>) {
     let (value, failure) = match ask(ctx, query).await {
         Ok(value) => (value, None),
         Err(failure) => (MetricValue::Error(failure.message.clone()), Some(failure)),
@@ -71,7 +73,7 @@ async fn query_once(ctx: &Context, query: &MetricQuery) -> (MetricResult, Option
     (result, failure)
 }
 
-async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, EffectFailure> {
+async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, Failure> {
     let url = format!("{}/api/v1/query", query.address.trim_end_matches('/'));
     let mut request = ctx
         .http
@@ -84,7 +86,7 @@ async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, EffectFa
     let response = request
         .send()
         .await
-        .map_err(|error| EffectFailure::unanswered(&error))?;
+        .map_err(|error| Failure::unanswered(&error))?;
     let status = response.status();
     let Some(body) = read_capped(response).await? else {
         // Too big to be one instant sample: inconclusive, and said why.
@@ -96,9 +98,9 @@ async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, EffectFa
     };
     // Prometheus explains a bad query (400, 422) in the same JSON shape as an answer.
     if status.is_success() || status.as_u16() == 400 || status.as_u16() == 422 {
-        return Ok(crate::prometheus::read_answer(&body));
+        return Ok(answer::read_answer(&body));
     }
-    Err(EffectFailure {
+    Err(Failure {
         cause: match status.as_u16() {
             401 | 403 => ErrorCause::Forbidden,
             404 => ErrorCause::NotFound,
@@ -113,15 +115,13 @@ async fn ask(ctx: &Context, query: &MetricQuery) -> Result<MetricValue, EffectFa
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
 /// The body, or `None` when it is larger than [`MAX_ANSWER_BYTES`] (read no further).
-async fn read_capped(
-    mut response: reqwest::Response,
-) -> Result<Option<bytes::Bytes>, EffectFailure> {
+async fn read_capped(mut response: reqwest::Response) -> Result<Option<bytes::Bytes>, Failure> {
     let too_big = |length: u64| usize::try_from(length).map_or(true, |l| l > MAX_ANSWER_BYTES);
     if response.content_length().is_some_and(too_big) {
         return Ok(None);
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| EffectFailure {
+    while let Some(chunk) = response.chunk().await.map_err(|error| Failure {
         cause: ErrorCause::Server,
         message: describe(&error),
     })? {
@@ -133,14 +133,12 @@ async fn read_capped(
     Ok(Some(body.into()))
 }
 
-async fn token(ctx: &Context, source: &TokenSource) -> Result<String, EffectFailure> {
+async fn token(ctx: &Context, source: &TokenSource) -> Result<String, Failure> {
     let text = match source {
-        TokenSource::File(path) => {
-            std::fs::read_to_string(path).map_err(|error| EffectFailure {
-                cause: ErrorCause::NotFound,
-                message: format!("reading the Prometheus token {}: {error}", path.display()),
-            })?
-        }
+        TokenSource::File(path) => std::fs::read_to_string(path).map_err(|error| Failure {
+            cause: ErrorCause::NotFound,
+            message: format!("reading the Prometheus token {}: {error}", path.display()),
+        })?,
         TokenSource::Secret {
             namespace,
             name,
@@ -151,11 +149,11 @@ async fn token(ctx: &Context, source: &TokenSource) -> Result<String, EffectFail
             let bytes = secret
                 .data
                 .and_then(|mut data| data.remove(key))
-                .ok_or_else(|| EffectFailure {
+                .ok_or_else(|| Failure {
                     cause: ErrorCause::NotFound,
                     message: format!("Secret {namespace}/{name} has no key {key}"),
                 })?;
-            String::from_utf8(bytes.0).map_err(|_| EffectFailure {
+            String::from_utf8(bytes.0).map_err(|_| Failure {
                 cause: ErrorCause::Invalid,
                 message: format!("Secret {namespace}/{name} key {key} is not UTF-8"),
             })?

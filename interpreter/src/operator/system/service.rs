@@ -7,7 +7,7 @@ use kube::api::Patch;
 use kulta::{FOREIGN_HASH_LABELS, ObservedService, POD_TEMPLATE_HASH_LABEL};
 use serde_json::{Map, Value};
 
-use super::patch_params;
+use crate::operator::execute::patch_params;
 
 /// Add (or change) the pod-template hash in the Service's selector; the user's other selector
 /// keys stay, but a hash key a former controller left (an Argo Rollout's, a Deployment's) goes:

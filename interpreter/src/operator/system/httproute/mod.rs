@@ -9,7 +9,8 @@ use kube::Api;
 
 use kulta::{BackendWeight, HeaderRouteRule, ObservedHttpRoute};
 
-use super::{EffectFailure, post_params};
+use crate::operator::error::Failure;
+use crate::operator::execute::post_params;
 
 /// Set the stable and canary weights.
 pub async fn set_weights(
@@ -17,7 +18,7 @@ pub async fn set_weights(
     name: &str,
     stable: &BackendWeight,
     canary: &BackendWeight,
-) -> Result<(), EffectFailure> {
+) -> Result<(), Failure> {
     let mut route = api.get(name).await?;
     edit::set_weights(&mut route, stable, canary)?;
     api.replace(name, &post_params(), &route).await?;
@@ -30,7 +31,7 @@ pub async fn set_header_rule(
     name: &str,
     rule: Option<&HeaderRouteRule>,
     stable_service: &str,
-) -> Result<(), EffectFailure> {
+) -> Result<(), Failure> {
     let mut route = api.get(name).await?;
     edit::set_header_rule(&mut route, rule, stable_service);
     api.replace(name, &post_params(), &route).await?;

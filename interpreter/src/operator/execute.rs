@@ -6,14 +6,6 @@
 //! from what it observes. Queries, CDEvents and Events are independent and always run.
 //! Leadership is checked before every effect: a controller that lost its lease stops at once.
 
-pub mod cdevent;
-pub mod deployment;
-mod event;
-pub mod httproute;
-mod metric;
-pub mod replicaset;
-pub mod service;
-
 use std::time::Duration;
 
 use gateway_api::httproutes::HttpRoute;
@@ -26,7 +18,8 @@ use kulta::{Effect, EffectError, ErrorCause, Rollout};
 
 use super::cache::Expect;
 use super::context::Context;
-pub use super::error::Failure as EffectFailure;
+use super::error::Failure;
+use super::system::{cdevents, deployment, events, httproute, prometheus, replicaset, service};
 use super::telemetry::Outcome;
 
 /// The field manager of every write KULTA makes.
@@ -76,7 +69,7 @@ pub async fn all(ctx: &Arc<Context>, rollout: &Rollout, effects: &[Effect]) -> E
         if let Effect::QueryMetric(query) = effect {
             // Off the critical path: answered beside this reconcile, never delaying an abort,
             // a rollback or another rollout; the answer wakes the rollout.
-            metric::spawn(ctx, rollout, query.clone());
+            prometheus::spawn(ctx, rollout, query.clone());
             continue;
         }
         if ordered_failed && effect.is_ordered() {
@@ -91,7 +84,7 @@ pub async fn all(ctx: &Arc<Context>, rollout: &Rollout, effects: &[Effect]) -> E
         let outcome = tokio::time::timeout(ctx.settings.effect_timeout, one(ctx, rollout, effect))
             .await
             .unwrap_or_else(|_| {
-                Err(EffectFailure {
+                Err(Failure {
                     cause: ErrorCause::Timeout,
                     message: format!("no answer within {:?}", ctx.settings.effect_timeout),
                 })
@@ -127,7 +120,7 @@ fn remember_write(ctx: &Context, rollout: &Rollout, effect: &Effect) {
     let namespace = rollout.namespace().unwrap_or_default();
     let name = rollout.name_any();
     let (replica_set, write) = match effect {
-        Effect::ApplyReplicaSet { name, replicas, .. }
+        Effect::CreateReplicaSet { name, replicas, .. }
         | Effect::ScaleReplicaSet { name, replicas } => (name, Expect::Replicas(*replicas)),
         Effect::DeleteReplicaSet { name } => (name, Expect::Deleted),
         Effect::AdoptReplicaSet { name, .. } => (name, Expect::Present),
@@ -136,17 +129,17 @@ fn remember_write(ctx: &Context, rollout: &Rollout, effect: &Effect) {
     ctx.expect_write(&namespace, &name, replica_set, write);
 }
 
-async fn one(ctx: &Context, rollout: &Rollout, effect: &Effect) -> Result<(), EffectFailure> {
+async fn one(ctx: &Context, rollout: &Rollout, effect: &Effect) -> Result<(), Failure> {
     let namespace = rollout.namespace().unwrap_or_default();
     let replica_sets = || -> Api<ReplicaSet> { Api::namespaced(ctx.client.clone(), &namespace) };
     match effect {
-        Effect::ApplyReplicaSet {
+        Effect::CreateReplicaSet {
             name,
             revision,
             replicas,
             template,
         } => {
-            replicaset::apply(
+            replicaset::create(
                 &replica_sets(),
                 rollout,
                 name,
@@ -194,8 +187,8 @@ async fn one(ctx: &Context, rollout: &Rollout, effect: &Effect) -> Result<(), Ef
         }
         // Spawned by `all`, never awaited here.
         Effect::QueryMetric(_) => Ok(()),
-        Effect::EmitCdEvent(event) => cdevent::emit(ctx, event),
-        Effect::RecordEvent(event) => event::record(ctx, rollout, event).await,
+        Effect::EmitCdEvent(event) => cdevents::emit(ctx, event),
+        Effect::RecordEvent(event) => events::record(ctx, rollout, event).await,
         Effect::RequeueAfter { .. } => Ok(()),
     }
 }

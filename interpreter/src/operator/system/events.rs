@@ -15,11 +15,16 @@ use chrono::Utc;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::Patch;
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::execute::FIELD_MANAGER;
+use kube::Resource;
+use kulta::{KubeEvent, Rollout};
+
+use crate::operator::context::Context;
+use crate::operator::error::Failure;
+use crate::operator::execute::{patch_params, post_params};
 
 /// The API refuses notes over 1 kB.
 const NOTE_LIMIT: usize = 1024;
@@ -96,7 +101,7 @@ impl Events {
         let name = event_name(regarding, kind, reason, &note);
         let key = (namespace.clone(), name.clone());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        let now = super::lease::micro(Utc::now());
+        let now = crate::operator::time::micro(Utc::now());
         let known = self.known(&key);
         let count = match known {
             Some(count) => count.saturating_add(1),
@@ -117,11 +122,7 @@ impl Events {
                     type_: Some(kind.as_str().to_string()),
                     ..Event::default()
                 };
-                let params = PostParams {
-                    field_manager: Some(FIELD_MANAGER.into()),
-                    ..PostParams::default()
-                };
-                match api.create(&params, &event).await {
+                match api.create(&post_params(), &event).await {
                     Ok(_) => {
                         self.remember(key, 1);
                         return Ok(());
@@ -140,11 +141,8 @@ impl Events {
             last_observed_time: now,
         };
         let patch = json!({ "series": series });
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PatchParams::default()
-        };
-        api.patch(&name, &params, &Patch::Merge(&patch)).await?;
+        api.patch(&name, &patch_params(), &Patch::Merge(&patch))
+            .await?;
         self.remember(key, count);
         Ok(())
     }
@@ -192,6 +190,23 @@ fn truncate(text: &str, limit: usize) -> String {
         end -= 1;
     }
     format!("{}...", &text[..end])
+}
+
+/// Record one Event.
+pub async fn record(ctx: &Context, rollout: &Rollout, event: &KubeEvent) -> Result<(), Failure> {
+    let kind = match event.type_ {
+        kulta::EventType::Normal => EventKind::Normal,
+        kulta::EventType::Warning => EventKind::Warning,
+    };
+    ctx.events
+        .publish(
+            &rollout.object_ref(&()),
+            kind,
+            &event.reason,
+            &event.message,
+        )
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
