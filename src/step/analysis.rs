@@ -100,6 +100,30 @@ pub(crate) fn advance(
     if run.phase != AnalysisPhase::Running {
         return verdict_of(run, plan);
     }
+    take_results(run, plan, results);
+    if let Some(verdict) = conclude(run, plan, gating) {
+        return verdict;
+    }
+    if !serving {
+        // Nothing to measure: the revision does not carry its traffic (yet, or any more).
+        return Verdict::Running;
+    }
+    let since = *run.serving_since.get_or_insert(now);
+    if run.next_measurement_time.is_none_or(|at| now >= at) {
+        if run.round > 0 {
+            close_round(run);
+            if let Some(verdict) = conclude(run, plan, gating) {
+                return verdict;
+            }
+        }
+        start_round(run, plan, since, now, vars, out);
+    }
+    out.wake_at = run.next_measurement_time;
+    Verdict::Running
+}
+
+/// Judge the results of this run's current round for metrics still waiting for one.
+fn take_results(run: &mut AnalysisRun, plan: &AnalysisPlan, results: &[MetricResult]) {
     for result in results {
         let key = &result.key;
         let ours = key.analysis == run.kind
@@ -123,72 +147,68 @@ pub(crate) fn advance(
             record(metric, run.round, outcome, value, message);
         }
     }
-    if let Some(verdict) = conclude(run, plan, gating) {
-        return verdict;
+}
+
+/// The next measurement is due: a metric queried this round with no result is inconclusive.
+fn close_round(run: &mut AnalysisRun) {
+    let round = run.round;
+    for metric in run
+        .metrics
+        .iter_mut()
+        .filter(|m| m.queried_round == round && m.last_round < round)
+    {
+        let message = Some(format!("no result for round {round}"));
+        record(
+            metric,
+            round,
+            MeasurementOutcome::Inconclusive,
+            None,
+            message,
+        );
     }
-    if !serving {
-        // Nothing to measure: the revision does not carry its traffic (yet, or any more).
-        return Verdict::Running;
+}
+
+/// Query every metric past its initial delay (measured from `since`, when the revision began
+/// serving) in a new round; when none is yet, wake when the first one is.
+fn start_round(
+    run: &mut AnalysisRun,
+    plan: &AnalysisPlan,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    vars: &QueryVars<'_>,
+    out: &mut RunOutput,
+) {
+    let eligible_from = |index: usize| {
+        let delay = plan.initial_delays.get(index).copied().unwrap_or_default();
+        crate::duration::after(since, delay)
+    };
+    let eligible: Vec<usize> = (0..plan.metrics.len())
+        .filter(|index| now >= eligible_from(*index))
+        .collect();
+    if eligible.is_empty() {
+        run.next_measurement_time = (0..plan.metrics.len()).map(eligible_from).min();
+        return;
     }
-    let since = *run.serving_since.get_or_insert(now);
-    let due = run.next_measurement_time.is_none_or(|at| now >= at);
-    if due {
-        let round = run.round;
-        if round > 0 {
-            for metric in run
-                .metrics
-                .iter_mut()
-                .filter(|m| m.queried_round == round && m.last_round < round)
-            {
-                let message = Some(format!("no result for round {round}"));
-                record(
-                    metric,
-                    round,
-                    MeasurementOutcome::Inconclusive,
-                    None,
-                    message,
-                );
-            }
-            if let Some(verdict) = conclude(run, plan, gating) {
-                return verdict;
-            }
-        }
-        // Each metric is measured from its initial delay on.
-        let eligible_from = |index: usize| {
-            let delay = plan.initial_delays.get(index).copied().unwrap_or_default();
-            crate::duration::after(since, delay)
+    run.round = run.round.saturating_add(1);
+    run.next_measurement_time = Some(crate::duration::after(now, plan.interval));
+    for index in eligible {
+        let (Some(metric), Some(status)) = (plan.metrics.get(index), run.metrics.get_mut(index))
+        else {
+            continue;
         };
-        let eligible: Vec<usize> = (0..plan.metrics.len())
-            .filter(|index| now >= eligible_from(*index))
-            .collect();
-        if eligible.is_empty() {
-            run.next_measurement_time = (0..plan.metrics.len()).map(eligible_from).min();
-        } else {
-            run.round = run.round.saturating_add(1);
-            run.next_measurement_time = Some(crate::duration::after(now, plan.interval));
-            for index in eligible {
-                let (Some(metric), Some(status)) =
-                    (plan.metrics.get(index), run.metrics.get_mut(index))
-                else {
-                    continue;
-                };
-                status.queried_round = run.round;
-                out.queries.push(MetricQuery {
-                    key: MeasurementKey {
-                        analysis: run.kind,
-                        step_index: run.step_index,
-                        revision: run.revision.clone(),
-                        round: run.round,
-                        metric: metric.name.clone(),
-                    },
-                    address: plan.address.to_string(),
-                    query: substitute(&metric.query, vars, &run.revision),
-                });
-            }
-        }
+        status.queried_round = run.round;
+        out.queries.push(MetricQuery {
+            key: MeasurementKey {
+                analysis: run.kind,
+                step_index: run.step_index,
+                revision: run.revision.clone(),
+                round: run.round,
+                metric: metric.name.clone(),
+            },
+            address: plan.address.to_string(),
+            query: substitute(&metric.query, vars, &run.revision),
+        });
     }
-    out.wake_at = run.next_measurement_time;
-    Verdict::Running
 }
 
 /// Measure an inconclusive run again, one interval from now: a result asked for at the
