@@ -167,3 +167,58 @@ impl ReplicaSetIndex {
         }
     }
 }
+
+/// kubectl's copy of the last applied object: often as large as the object itself.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drop from a watched Rollout what no decision reads before it enters the cache: the API
+/// server's field bookkeeping (`managedFields`) and kubectl's last-applied copy. Status writes
+/// go to the `/status` subresource, which takes nothing but the status from the object sent,
+/// so nothing dropped here is ever written back.
+pub fn trim(rollout: &mut kulta::Rollout) {
+    rollout.managed_fields_mut().clear();
+    rollout.annotations_mut().remove(LAST_APPLIED);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    #[test]
+    fn a_cached_rollout_keeps_its_request_and_drops_what_no_decision_reads() {
+        let mut rollout: kulta::Rollout = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kulta.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {
+                "name": "web",
+                "annotations": {
+                    LAST_APPLIED: "{\"spec\": \"a copy of everything\"}",
+                    kulta::REQUEST_ANNOTATION: "promote:1",
+                },
+                "labels": {"app": "web"},
+            },
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "web", "image": "web:1"}]}},
+                "strategy": {"simple": {}}
+            }
+        }))
+        .unwrap();
+        rollout.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..ManagedFieldsEntry::default()
+        }]);
+        let spec = serde_json::to_value(&rollout.spec).unwrap();
+        trim(&mut rollout);
+        assert!(rollout.managed_fields().is_empty());
+        assert_eq!(
+            rollout.annotations().keys().collect::<Vec<_>>(),
+            [kulta::REQUEST_ANNOTATION]
+        );
+        assert_eq!(rollout.labels().get("app").map(String::as_str), Some("web"));
+        assert_eq!(serde_json::to_value(&rollout.spec).unwrap(), spec);
+    }
+}

@@ -352,13 +352,14 @@ async fn controller(
         }
     })
     .touched_objects();
-    // The Rollout watch is the controller's own, seen here first so that a deleted Rollout's
+    // The Rollout watch is the controller's own, trimmed of what no decision reads (the
+    // cache holds every Rollout), and seen here first so that a deleted Rollout's
     // per-rollout state (metric series, trace file, pending results) is released at once.
     let (store, writer) = reflector::store();
     let forgetting = Arc::clone(&ctx);
     let rollout_events = reflector(
         writer,
-        watcher::watcher(scoped::<Rollout>(&client, scope), rollouts),
+        watcher::watcher(scoped::<Rollout>(&client, scope), rollouts).modify(cache::trim),
     )
     .default_backoff()
     .inspect(move |event| {

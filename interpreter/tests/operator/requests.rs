@@ -169,3 +169,29 @@ async fn every_write_names_its_field_manager() {
         .collect();
     assert_eq!(cli, ["kulta-cli"], "the CLI's writes: {cli:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_cache_drops_is_never_written_back() {
+    use kube::ResourceExt;
+    use kube::api::{Patch, PatchParams};
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+    let cluster = paused_canary_cluster().await;
+    // As `kubectl apply` leaves it: a copy of the applied object in an annotation.
+    let patch = json!({"metadata": {"annotations": {LAST_APPLIED: "{\"kind\":\"Rollout\"}"}}});
+    cluster
+        .rollouts()
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let operator = start_operator(&cluster, options(None, None)).await;
+    cluster.settled().await;
+    let v2 = cluster.ship("web:2").await;
+    promote_at_pause(&cluster).await;
+    cluster.stable_on(&v2).await;
+    operator.stop().await;
+    let stored = cluster.rollouts().get("web").await.unwrap();
+    assert_eq!(
+        stored.annotations().get(LAST_APPLIED).map(String::as_str),
+        Some("{\"kind\":\"Rollout\"}")
+    );
+}
