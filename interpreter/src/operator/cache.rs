@@ -168,6 +168,26 @@ impl ReplicaSetIndex {
     }
 }
 
+/// What the index must show before it is trusted again, after the rollout's ReplicaSets were
+/// listed because it had not caught up: each ReplicaSet the controller wrote, as the list
+/// showed it (present with its replicas, or gone). A list does not bring the index up to date,
+/// so clearing the expectations would let the next reconcile decide from the index it just
+/// found behind (a ReplicaSet it created would look missing and be created again); keeping
+/// the written values would wait forever on a ReplicaSet someone else has changed since.
+pub fn confirmed(
+    expected: &BTreeMap<String, Expect>,
+    listed: &[ObservedReplicaSet],
+) -> BTreeMap<String, Expect> {
+    expected
+        .keys()
+        .map(|name| {
+            let seen = listed.iter().find(|rs| &rs.name == name);
+            let expect = seen.map_or(Expect::Deleted, |rs| Expect::Replicas(rs.replicas));
+            (name.clone(), expect)
+        })
+        .collect()
+}
+
 /// kubectl's copy of the last applied object: often as large as the object itself.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -184,6 +204,66 @@ pub fn trim(rollout: &mut kulta::Rollout) {
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    fn replica_set(name: &str, owner: &str, replicas: i32) -> ReplicaSet {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": name,
+                "labels": {kulta::POD_TEMPLATE_HASH_LABEL: name},
+                "ownerReferences": [{"apiVersion": "kulta.io/v1alpha1", "kind": "Rollout",
+                                     "name": "web", "uid": owner, "controller": true}],
+            },
+            "spec": {"replicas": replicas, "selector": {}},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn after_a_list_the_index_is_trusted_only_once_it_shows_what_the_list_showed() {
+        let index = ReplicaSetIndex::default();
+        index.apply(&Event::Init);
+        index.apply(&Event::InitApply(replica_set("web-old", "uid", 2)));
+        index.apply(&Event::InitDone);
+        // The controller created web-new and scaled web-old down, and deleted web-gone; the
+        // index shows none of it in time, so the reconcile listed.
+        let expected = BTreeMap::from([
+            ("web-new".to_string(), Expect::Replicas(1)),
+            ("web-old".to_string(), Expect::Replicas(1)),
+            ("web-gone".to_string(), Expect::Deleted),
+        ]);
+        assert_eq!(index.owned_if("uid", &expected), None);
+        // Someone else scaled web-new to 3 before the list.
+        let listed = [
+            observed(&replica_set("web-new", "uid", 3)).unwrap(),
+            observed(&replica_set("web-old", "uid", 1)).unwrap(),
+        ];
+        let confirmed = confirmed(&expected, &listed);
+        assert_eq!(
+            confirmed,
+            BTreeMap::from([
+                ("web-new".to_string(), Expect::Replicas(3)),
+                ("web-old".to_string(), Expect::Replicas(1)),
+                ("web-gone".to_string(), Expect::Deleted),
+            ])
+        );
+        // The index still behind is not trusted: web-new would look missing.
+        assert_eq!(index.owned_if("uid", &confirmed), None);
+        index.apply(&Event::Apply(replica_set("web-new", "uid", 1)));
+        index.apply(&Event::Apply(replica_set("web-old", "uid", 1)));
+        assert_eq!(
+            index.owned_if("uid", &confirmed),
+            None,
+            "web-new at 1, listed at 3"
+        );
+        index.apply(&Event::Apply(replica_set("web-new", "uid", 3)));
+        let sets = index.owned_if("uid", &confirmed).unwrap();
+        assert_eq!(
+            sets.iter()
+                .map(|rs| (rs.name.as_str(), rs.replicas))
+                .collect::<Vec<_>>(),
+            [("web-new", 3), ("web-old", 1)]
+        );
+    }
 
     #[test]
     fn a_cached_rollout_keeps_its_request_and_drops_what_no_decision_reads() {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
-use kulta::{EffectError, MetricResult};
+use kulta::{EffectError, MetricResult, ObservedReplicaSet};
 
 use super::cache::{Expect, ReplicaSetIndex};
 use super::record::Recorder;
@@ -162,6 +162,14 @@ impl Context {
     /// The ReplicaSets were observed showing every write: nothing more to wait for.
     pub fn writes_seen(&self, namespace: &str, rollout: &str) {
         self.with_pending(namespace, rollout, (), |entry| entry.expected.clear());
+    }
+
+    /// The ReplicaSets were listed because the index had not shown every write: it must show
+    /// them as listed before it is trusted again (see [`super::cache::confirmed`]).
+    pub fn writes_listed(&self, namespace: &str, rollout: &str, listed: &[ObservedReplicaSet]) {
+        self.with_pending(namespace, rollout, (), |entry| {
+            entry.expected = super::cache::confirmed(&entry.expected, listed);
+        });
     }
 
     /// Take what the last execution left for this rollout's `step`.

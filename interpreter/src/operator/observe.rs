@@ -133,7 +133,7 @@ async fn replica_sets(
     let selector = kulta::validate::selector_string(&rollout.spec.selector);
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
     let sets = replicaset::owned(&api, &selector, uid).await?;
-    ctx.writes_seen(namespace, name);
+    ctx.writes_listed(namespace, name, &sets);
     ctx.telemetry.replica_set_read(ReadFrom::Api);
     Ok(sets)
 }
