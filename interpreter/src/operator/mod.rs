@@ -10,6 +10,7 @@ pub mod health;
 pub mod observe;
 pub mod reconcile;
 pub mod record;
+pub mod references;
 pub mod system;
 pub mod telemetry;
 pub mod time;
@@ -26,10 +27,10 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::ListParams;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::reflector::{self, ObjectRef, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout, validate};
+use kulta::{POD_TEMPLATE_HASH_LABEL, Rollout};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::WatchStream;
@@ -42,6 +43,7 @@ pub use telemetry::Telemetry;
 
 use context::Context;
 use health::Probes;
+use references::{Kind, References};
 
 /// Every API call the operator makes, as RBAC sees it: (API group, resource, verbs).
 /// `deploy/rbac.yaml` grants exactly these; a test keeps the two in step.
@@ -353,9 +355,12 @@ async fn controller(
     })
     .touched_objects();
     // The Rollout watch is the controller's own, trimmed of what no decision reads (the
-    // cache holds every Rollout), and seen here first so that a deleted Rollout's
-    // per-rollout state (metric series, trace file, pending results) is released at once.
+    // cache holds every Rollout), and seen here first so that the objects each Rollout names
+    // are indexed, and a deleted Rollout's per-rollout state (metric series, trace file,
+    // pending results) is released at once.
     let (store, writer) = reflector::store();
+    let references = Arc::new(References::default());
+    let indexing = Arc::clone(&references);
     let forgetting = Arc::clone(&ctx);
     let rollout_events = reflector(
         writer,
@@ -363,7 +368,9 @@ async fn controller(
     )
     .default_backoff()
     .inspect(move |event| {
-        if let Ok(watcher::Event::Delete(rollout)) = event {
+        let Ok(event) = event else { return };
+        indexing.apply(event);
+        if let watcher::Event::Delete(rollout) = event {
             forgetting.forget_rollout(
                 &rollout.namespace().unwrap_or_default(),
                 &rollout.name_any(),
@@ -371,27 +378,33 @@ async fn controller(
         }
     })
     .applied_objects();
-    let mut controller =
-        Controller::for_stream(rollout_events, store.clone()).owns_stream(replica_sets);
-    let by_service = store.clone();
+    let mut controller = Controller::for_stream(rollout_events, store).owns_stream(replica_sets);
+    // An object a Rollout names wakes that Rollout.
+    let naming = |kind: Kind| {
+        let references = Arc::clone(&references);
+        move |namespace: Option<String>, name: String| {
+            references.naming(kind, &namespace.unwrap_or_default(), &name)
+        }
+    };
+    let services = naming(Kind::Service);
     controller = controller.watches(
         scoped::<Service>(&client, scope),
         watcher::Config::default(),
-        move |service: Service| naming_service(&by_service, &service),
+        move |service: Service| services(service.namespace(), service.name_any()),
     );
     // A change to a `workloadRef` Deployment's template is a new revision of its Rollouts.
-    let by_workload = store.clone();
+    let deployments = naming(Kind::Deployment);
     controller = controller.watches(
         scoped::<Deployment>(&client, scope),
         watcher::Config::default(),
-        move |deployment: Deployment| referencing(&by_workload, &deployment),
+        move |deployment: Deployment| deployments(deployment.namespace(), deployment.name_any()),
     );
     if watch_routes {
-        let by_route = store.clone();
+        let routes = naming(Kind::HttpRoute);
         controller = controller.watches(
             scoped::<HttpRoute>(&client, scope),
             watcher::Config::default(),
-            move |route: HttpRoute| routing_through(&by_route, &route),
+            move |route: HttpRoute| routes(route.namespace(), route.name_any()),
         );
     }
     // A rollout whose metric answer arrived is reconciled again at once.
@@ -426,58 +439,4 @@ async fn controller(
             }
         })
         .await;
-}
-
-/// The Rollouts in `namespace` for which `names` holds: the ones an object's event concerns.
-fn rollouts_in(
-    store: &Store<Rollout>,
-    namespace: Option<String>,
-    names: impl Fn(&Rollout) -> bool,
-) -> Vec<ObjectRef<Rollout>> {
-    store
-        .state()
-        .into_iter()
-        .filter(|rollout| rollout.namespace() == namespace && names(rollout))
-        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
-        .collect()
-}
-
-/// Rollouts whose strategy names this Service.
-fn naming_service(store: &Store<Rollout>, service: &Service) -> Vec<ObjectRef<Rollout>> {
-    let name = service.name_any();
-    rollouts_in(store, service.namespace(), |rollout| {
-        validate(&rollout.spec).is_ok_and(|plan| plan.service_names().contains(&name.as_str()))
-    })
-}
-
-/// Rollouts whose `workloadRef` names this Deployment.
-fn referencing(store: &Store<Rollout>, deployment: &Deployment) -> Vec<ObjectRef<Rollout>> {
-    let name = deployment.name_any();
-    rollouts_in(store, deployment.namespace(), |rollout| {
-        rollout
-            .spec
-            .workload_ref
-            .as_ref()
-            .is_some_and(|reference| reference.name == name)
-    })
-}
-
-/// Rollouts whose traffic goes through this HTTPRoute.
-fn routing_through(store: &Store<Rollout>, route: &HttpRoute) -> Vec<ObjectRef<Rollout>> {
-    let namespace = route.namespace().unwrap_or_default();
-    let name = route.name_any();
-    store
-        .state()
-        .into_iter()
-        .filter(|rollout| {
-            let Ok(plan) = validate(&rollout.spec) else {
-                return false;
-            };
-            let own = rollout.namespace().unwrap_or_default();
-            plan.routing().is_some_and(|routing| {
-                routing.route == name && routing.namespace.unwrap_or(&own) == namespace
-            })
-        })
-        .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
-        .collect()
 }

@@ -19,3 +19,4 @@ mod safety;
 mod sharding;
 mod strategies;
 mod takeover;
+mod watches;
