@@ -58,6 +58,16 @@ impl Selector {
         Ok(selector)
     }
 
+    /// The `key=value` label requirements: an object must carry each of these labels.
+    pub fn equalities(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.labels
+            .iter()
+            .filter_map(|requirement| match requirement {
+                Requirement::Equals(key, value) => Some((key.as_str(), value.as_str())),
+                _ => None,
+            })
+    }
+
     /// Whether an object matches.
     pub fn matches(&self, object: &Value) -> bool {
         let labels = &object["metadata"]["labels"];

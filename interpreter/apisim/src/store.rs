@@ -113,6 +113,9 @@ pub struct Store {
     /// The objects that name each uid in their `ownerReferences`, so that a delete finds what
     /// it cascades to without reading every stored object.
     dependents: BTreeMap<String, BTreeSet<Key>>,
+    /// The objects carrying each label (key, value), so that a list selecting by a label reads
+    /// only those, not every stored object of its kind.
+    labelled: BTreeMap<(String, String), BTreeSet<Key>>,
 }
 
 impl Store {
@@ -132,6 +135,7 @@ impl Store {
             owners: BTreeMap::new(),
             spec_changed: BTreeMap::new(),
             dependents: BTreeMap::new(),
+            labelled: BTreeMap::new(),
         };
         for name in ["default", "kube-system"] {
             let namespace =
@@ -161,6 +165,7 @@ impl Store {
             owners: self.owners.clone(),
             spec_changed: BTreeMap::new(),
             dependents: self.dependents.clone(),
+            labelled: self.labelled.clone(),
         }
     }
 
@@ -232,19 +237,33 @@ impl Store {
             namespace: namespace.unwrap_or_default().to_string(),
             name: String::new(),
         };
-        let matching = self
-            .objects
-            .range(start..)
-            .take_while(|(key, _)| {
-                key.group == rt.group
-                    && key.plural == rt.plural
-                    && namespace.is_none_or(|ns| key.namespace == ns)
-            })
-            .filter(|(key, _)| {
-                after
-                    .as_ref()
-                    .is_none_or(|(ns, name)| (&key.namespace, &key.name) > (ns, name))
-            })
+        let in_scope = |key: &Key| {
+            key.group == rt.group
+                && key.plural == rt.plural
+                && namespace.is_none_or(|ns| key.namespace == ns)
+        };
+        let past_token = |key: &Key| {
+            after
+                .as_ref()
+                .is_none_or(|(ns, name)| (&key.namespace, &key.name) > (ns, name))
+        };
+        // Both in key order: the objects carrying the selector's rarest required label, or
+        // every object of the kind.
+        let candidates: Box<dyn Iterator<Item = (&Key, &Arc<Value>)>> =
+            match self.narrowest(selector) {
+                Some(keys) => Box::new(
+                    keys.iter()
+                        .filter(|key| in_scope(key))
+                        .filter_map(|key| self.objects.get_key_value(key)),
+                ),
+                None => Box::new(
+                    self.objects
+                        .range(start..)
+                        .take_while(|(key, _)| in_scope(key)),
+                ),
+            };
+        let matching = candidates
+            .filter(|(key, _)| past_token(key))
             .filter(|(_, object)| selector.matches(object));
         let mut items = Vec::new();
         let mut remaining = 0;
@@ -744,9 +763,39 @@ impl Store {
         }
     }
 
-    /// Keep the owner index in step with one object's change from `before` to `after`
-    /// (`None`: absent).
+    /// The keys of the objects carrying the selector's rarest required label (`key=value`),
+    /// if it requires one.
+    fn narrowest(&self, selector: &Selector) -> Option<&BTreeSet<Key>> {
+        static NONE: BTreeSet<Key> = BTreeSet::new();
+        selector
+            .equalities()
+            .map(|(key, value)| {
+                self.labelled
+                    .get(&(key.to_string(), value.to_string()))
+                    .unwrap_or(&NONE)
+            })
+            .min_by_key(|keys| keys.len())
+    }
+
+    /// Keep the owner and label indexes in step with one object's change from `before` to
+    /// `after` (`None`: absent).
     fn index_owners(&mut self, key: &Key, before: Option<&Value>, after: Option<&Value>) {
+        let old = before.map(labels).unwrap_or_default();
+        let new = after.map(labels).unwrap_or_default();
+        for label in old.difference(&new) {
+            if let Some(keys) = self.labelled.get_mut(label) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.labelled.remove(label);
+                }
+            }
+        }
+        for label in new.difference(&old) {
+            self.labelled
+                .entry(label.clone())
+                .or_default()
+                .insert(key.clone());
+        }
         let old = before.map(owner_uids).unwrap_or_default();
         let new = after.map(owner_uids).unwrap_or_default();
         for uid in old.difference(&new) {
@@ -789,6 +838,18 @@ impl Store {
 }
 
 /// The uids an object names in its `ownerReferences`.
+fn labels(object: &Value) -> BTreeSet<(String, String)> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn owner_uids(object: &Value) -> BTreeSet<String> {
     object["metadata"]["ownerReferences"]
         .as_array()
