@@ -14,6 +14,7 @@ use super::record::Recorder;
 use super::system::cdevents::sink::Sink;
 use super::system::events::Events;
 use super::system::lease::Leader;
+use super::system::service::{Seen, ServiceIndex};
 use super::telemetry::Telemetry;
 
 /// Where the bearer token for Prometheus comes from.
@@ -58,6 +59,12 @@ struct Pending {
     failures_in_a_row: u32,
     /// ReplicaSet writes the next observation must show, by ReplicaSet name.
     expected: BTreeMap<String, Expect>,
+    /// What the Service index must show before it is trusted, by Service name: what this
+    /// controller last wrote, or what the API showed when the index had not caught up.
+    services: BTreeMap<String, Seen>,
+    /// The newest version of the Rollout this controller has read or written, with the term
+    /// of leadership it was learnt in: (term, `resourceVersion`).
+    newest: Option<(u64, String)>,
 }
 
 /// The reconcile context.
@@ -80,6 +87,8 @@ pub struct Context {
     pub recorder: Option<Recorder>,
     /// Owned ReplicaSets by watched scope (`None`: all namespaces).
     pub indexes: BTreeMap<Option<String>, Arc<ReplicaSetIndex>>,
+    /// Services by watched scope, as their watch shows them.
+    pub service_indexes: BTreeMap<Option<String>, Arc<ServiceIndex>>,
     /// Reconciles that may run at once, across every watched namespace: `--workers` bounds
     /// the whole process, however many namespaces it watches.
     pub workers: Arc<tokio::sync::Semaphore>,
@@ -113,6 +122,10 @@ impl Context {
             events,
             sink,
             recorder,
+            service_indexes: indexes
+                .keys()
+                .map(|scope| (scope.clone(), Arc::default()))
+                .collect(),
             indexes,
             workers: Arc::new(tokio::sync::Semaphore::new(usize::from(workers))),
             pending: Mutex::new(BTreeMap::new()),
@@ -125,6 +138,13 @@ impl Context {
         self.indexes
             .get(&Some(namespace.to_string()))
             .or_else(|| self.indexes.get(&None))
+    }
+
+    /// The Service index that covers a namespace.
+    pub fn service_index_for(&self, namespace: &str) -> Option<&Arc<ServiceIndex>> {
+        self.service_indexes
+            .get(&Some(namespace.to_string()))
+            .or_else(|| self.service_indexes.get(&None))
     }
 
     /// Work on a rollout's entry under the lock; `fallback` if the lock is poisoned.
@@ -170,6 +190,51 @@ impl Context {
         self.with_pending(namespace, rollout, (), |entry| {
             entry.expected = super::cache::confirmed(&entry.expected, listed);
         });
+    }
+
+    /// After a Service write (or a read of the API because the index had not caught up): the
+    /// index must show the Service so before it is trusted for it.
+    pub fn expect_service(&self, namespace: &str, rollout: &str, service: &str, seen: Seen) {
+        self.with_pending(namespace, rollout, (), |entry| {
+            entry.services.insert(service.to_string(), seen);
+        });
+    }
+
+    /// What the Service index must show for this rollout's Services.
+    pub fn expected_services(&self, namespace: &str, rollout: &str) -> BTreeMap<String, Seen> {
+        self.with_pending(namespace, rollout, BTreeMap::new(), |entry| {
+            entry.services.clone()
+        })
+    }
+
+    /// The index showed this Service as expected: nothing more to wait for.
+    pub fn service_seen(&self, namespace: &str, rollout: &str, service: &str) {
+        self.with_pending(namespace, rollout, (), |entry| {
+            entry.services.remove(service);
+        });
+    }
+
+    /// Remember the newest version of a Rollout known (read from the API, or returned by
+    /// this controller's own status write) in the current term of leadership.
+    pub fn newest_is(&self, namespace: &str, name: &str, resource_version: Option<&str>) {
+        let known = self.leader.term().zip(resource_version.map(String::from));
+        self.with_pending(namespace, name, (), |entry| entry.newest = known);
+    }
+
+    /// Whether a version of a Rollout is the newest this controller knows in the current term
+    /// of leadership: a cached object that is cannot be behind this controller's own last
+    /// status write, and what someone else wrote since would have changed its version. With
+    /// nothing known (a new term, a restart, a write whose answer was lost) it is not.
+    pub fn is_newest(&self, namespace: &str, name: &str, resource_version: Option<&str>) -> bool {
+        let (Some(term), Some(version)) = (self.leader.term(), resource_version) else {
+            return false;
+        };
+        self.with_pending(namespace, name, false, |entry| {
+            entry
+                .newest
+                .as_ref()
+                .is_some_and(|(known_term, known)| *known_term == term && known == version)
+        })
     }
 
     /// Take what the last execution left for this rollout's `step`.

@@ -115,10 +115,16 @@ pub async fn all(ctx: &Arc<Context>, rollout: &Rollout, effects: &[Effect]) -> E
     executed
 }
 
-/// Remember what a successful ReplicaSet write must look like in the next observation.
+/// Remember what a successful ReplicaSet or Service write must look like in the next
+/// observation.
 fn remember_write(ctx: &Context, rollout: &Rollout, effect: &Effect) {
     let namespace = rollout.namespace().unwrap_or_default();
     let name = rollout.name_any();
+    if let Effect::PointService { service, revision } = effect {
+        let seen = service::Seen::Selects(Some(revision.clone()));
+        ctx.expect_service(&namespace, &name, service, seen);
+        return;
+    }
     let (replica_set, write) = match effect {
         Effect::CreateReplicaSet { name, replicas, .. }
         | Effect::ScaleReplicaSet { name, replicas } => (name, Expect::Replicas(*replicas)),

@@ -48,7 +48,7 @@ use references::{Kind, References};
 /// Every API call the operator makes, as RBAC sees it: (API group, resource, verbs).
 /// `deploy/rbac.yaml` grants exactly these; a test keeps the two in step.
 pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
-    // Watched by the controller; read afresh at every reconcile.
+    // Watched by the controller; read afresh when the cache may be behind what it knows.
     ("kulta.io", "rollouts", &["get", "list", "watch"]),
     // The status, written with the resourceVersion it was decided from.
     ("kulta.io", "rollouts/status", &["update"]),
@@ -63,7 +63,8 @@ pub const PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ("apps", "deployments", &["get", "list", "watch", "patch"]),
     // The running pods of an adopted ReplicaSet gain the revision's label (no restart).
     ("", "pods", &["list", "patch"]),
-    // Read per reconcile, watched, pointed at a revision by a merge patch.
+    // Watched into an index (read directly while the index is behind the controller's own
+    // writes), pointed at a revision by a merge patch.
     ("", "services", &["get", "list", "watch", "patch"]),
     // Read per reconcile, watched, rewritten with its resourceVersion.
     (
@@ -386,12 +387,27 @@ async fn controller(
             references.naming(kind, &namespace.unwrap_or_default(), &name)
         }
     };
+    // Services feed their index first (reconciles read them there), then wake their Rollouts.
     let services = naming(Kind::Service);
-    controller = controller.watches(
+    let service_index = ctx
+        .service_indexes
+        .get(&namespace)
+        .cloned()
+        .unwrap_or_default();
+    let service_events = watcher::watcher(
         scoped::<Service>(&client, scope),
         watcher::Config::default(),
-        move |service: Service| services(service.namespace(), service.name_any()),
-    );
+    )
+    .default_backoff()
+    .inspect(move |event| {
+        if let Ok(event) = event {
+            service_index.apply(event);
+        }
+    })
+    .touched_objects();
+    controller = controller.watches_stream(service_events, move |service: Service| {
+        services(service.namespace(), service.name_any())
+    });
     // A change to a `workloadRef` Deployment's template is a new revision of its Rollouts.
     let deployments = naming(Kind::Deployment);
     controller = controller.watches(

@@ -54,9 +54,9 @@ pub async fn gather(ctx: &Context, rollout: &Rollout) -> Result<Observations, Op
     let mut services = Vec::new();
     let mut http_route = None;
     if let Ok(plan) = validate(&rollout.spec) {
-        let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
-        for name in plan.service_names() {
-            services.extend(service::read(&api, name).await?);
+        for service in plan.service_names() {
+            let seen = self::service(ctx, &namespace, &name, service).await?;
+            services.extend(seen.observed(service));
         }
         if let Some(routing) = plan.routing() {
             let route_namespace = routing.namespace.unwrap_or(&namespace);
@@ -136,6 +136,32 @@ async fn replica_sets(
     ctx.writes_listed(namespace, name, &sets);
     ctx.telemetry.replica_set_read(ReadFrom::Api);
     Ok(sets)
+}
+
+/// One Service: from the index when it shows what this controller last wrote there (or has
+/// no expectation), else read from the API; the index must then show what the API showed.
+async fn service(
+    ctx: &Context,
+    namespace: &str,
+    rollout: &str,
+    service: &str,
+) -> Result<service::Seen, OperatorError> {
+    let expected = ctx.expected_services(namespace, rollout);
+    let expected = expected.get(service);
+    if let Some(index) = ctx.service_index_for(namespace)
+        && let Some(seen) = index.seen(namespace, service, expected)
+    {
+        if expected.is_some() {
+            ctx.service_seen(namespace, rollout, service);
+        }
+        return Ok(seen);
+    }
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+    let seen = service::read(&api, service).await?;
+    if expected.is_some() {
+        ctx.expect_service(namespace, rollout, service, seen.clone());
+    }
+    Ok(seen)
 }
 
 /// Reads tried again at once on a transient failure: a read changes nothing, and one

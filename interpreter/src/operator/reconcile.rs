@@ -12,7 +12,7 @@ use super::context::{Context, backoff};
 use super::error::{OperatorError, is_conflict};
 use super::execute;
 use super::observe;
-use super::telemetry::RolloutLabels;
+use super::telemetry::{ReadFrom, RolloutLabels};
 
 /// How often a rollout that waits on the cluster is looked at, as a safety net for watches.
 const WAITING_RECHECK: Duration = Duration::from_secs(5);
@@ -49,12 +49,22 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
         namespace: namespace.clone(),
         rollout: name.clone(),
     };
-    // The cache may lag our own last status write; deciding from a stale status could undo a
-    // step, so the Rollout is read afresh.
+    // The cache may lag our own last status write, and deciding from a stale status could
+    // undo a step: the cached Rollout is used only when it is the very version this
+    // controller last read or wrote in this term of leadership (a resync at rest reads
+    // nothing); otherwise it is read afresh.
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(rollout) = super::observe::read(|| api.get_opt(&name)).await? else {
-        ctx.forget_rollout(&namespace, &name);
-        return Ok(Action::await_change());
+    let rollout = if ctx.is_newest(&namespace, &name, object.resource_version().as_deref()) {
+        ctx.telemetry.rollout_read(ReadFrom::Index);
+        object
+    } else {
+        let Some(rollout) = super::observe::read(|| api.get_opt(&name)).await? else {
+            ctx.forget_rollout(&namespace, &name);
+            return Ok(Action::await_change());
+        };
+        ctx.telemetry.rollout_read(ReadFrom::Api);
+        ctx.newest_is(&namespace, &name, rollout.resource_version().as_deref());
+        Arc::new(rollout)
     };
     if rollout.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -79,8 +89,13 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
             tracing::info!(%namespace, rollout = %name, "lost the lease before the status write; not writing");
             return Ok(Action::await_change());
         }
-        match write_status(&api, &rollout, &after).await {
-            Ok(()) => {}
+        let written = write_status(&api, &rollout, &after).await;
+        // A write that failed may still have been stored (its answer lost): the next
+        // reconcile reads the Rollout afresh.
+        let version = written.as_ref().ok().and_then(|w| w.resource_version());
+        ctx.newest_is(&namespace, &name, version.as_deref());
+        match written {
+            Ok(_) => {}
             Err(OperatorError::Kube(error)) if is_conflict(&error) => {
                 // Someone wrote the Rollout since we read it: decide again from what they wrote.
                 tracing::debug!(%namespace, rollout = %name, "status write conflicted; reconciling again");
@@ -133,17 +148,18 @@ fn spread(resync: Duration, namespace: &str, name: &str) -> Duration {
     resync.mul_f64(0.75 + 0.25 * f64::from(share) / 1024.0)
 }
 
-/// Write the whole status with the `resourceVersion` it was decided from.
+/// Write the whole status with the `resourceVersion` it was decided from; the Rollout as
+/// stored after the write.
 async fn write_status(
     api: &Api<Rollout>,
     rollout: &Rollout,
     status: &RolloutStatus,
-) -> Result<(), OperatorError> {
+) -> Result<Rollout, OperatorError> {
     let mut updated = rollout.clone();
     updated.status = Some(status.clone());
-    api.replace_status(&rollout.name_any(), &execute::post_params(), &updated)
-        .await?;
-    Ok(())
+    Ok(api
+        .replace_status(&rollout.name_any(), &execute::post_params(), &updated)
+        .await?)
 }
 
 /// A reconcile that could not observe or write: count it, say so on the Rollout, and retry

@@ -75,13 +75,22 @@ struct DeliveryLabels {
     outcome: &'static str,
 }
 
-/// Where a reconcile read its ReplicaSets from.
+/// Where a reconcile read its Rollout or its ReplicaSets from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadFrom {
-    /// The watch-fed index.
+    /// The watch-fed cache or index.
     Index,
-    /// A list from the API (the index had not caught up with our own writes).
+    /// The API (the cache had not caught up with what this controller knows).
     Api,
+}
+
+impl ReadFrom {
+    fn label(self) -> &'static str {
+        match self {
+            ReadFrom::Index => "index",
+            ReadFrom::Api => "api",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,6 +111,7 @@ pub struct Telemetry {
     cdevents: Family<DeliveryLabels, Counter>,
     cdevents_dropped: Counter,
     replica_set_reads: Family<ReadLabels, Counter>,
+    rollout_reads: Family<ReadLabels, Counter>,
 }
 
 impl Telemetry {
@@ -168,9 +178,16 @@ impl Telemetry {
             "Reconciles by where they read their ReplicaSets: the index or the API",
             replica_set_reads.clone(),
         );
+        let rollout_reads = Family::<ReadLabels, Counter>::default();
+        registry.register(
+            "rollout_reads",
+            "Reconciles by where they read their Rollout: the cache (the newest version known) or the API",
+            rollout_reads.clone(),
+        );
         Telemetry {
             registry,
             replica_set_reads,
+            rollout_reads,
             phase,
             weight,
             reconcile_duration,
@@ -214,11 +231,16 @@ impl Telemetry {
 
     /// A reconcile read its ReplicaSets.
     pub fn replica_set_read(&self, from: ReadFrom) {
-        let source = match from {
-            ReadFrom::Index => "index",
-            ReadFrom::Api => "api",
-        };
+        let source = from.label();
         self.replica_set_reads
+            .get_or_create(&ReadLabels { source })
+            .inc();
+    }
+
+    /// A reconcile read its Rollout.
+    pub fn rollout_read(&self, from: ReadFrom) {
+        let source = from.label();
+        self.rollout_reads
             .get_or_create(&ReadLabels { source })
             .inc();
     }

@@ -109,10 +109,11 @@ async fn forbidden_writes_and_reads_are_reported_and_retried_until_allowed() {
         })
         .await;
 
-    // Reads refused: nothing can be decided, so nothing is written; an Event says why.
+    // Reads refused: nothing can be decided, so nothing is written; an Event says why. (The
+    // route is read at every reconcile; Services and the Rollout come from watch-fed caches.)
     cluster.sim.inject(FaultRule::new(
         Some(Verb::Get),
-        Some("services"),
+        Some("httproutes"),
         Fault::Fail(403),
     ));
     let v2 = cluster.ship("web:2").await;

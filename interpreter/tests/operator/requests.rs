@@ -195,3 +195,62 @@ async fn what_the_cache_drops_is_never_written_back() {
         Some("{\"kind\":\"Rollout\"}")
     );
 }
+
+/// A reconcile decides from the cached Rollout when it is the very version the operator last
+/// read or wrote, and reads Services from their watch-fed index once it shows the operator's
+/// own writes: a settled canary's resyncs read neither (its route is read: one read per
+/// resync), while a change someone else made (a new template) is read afresh and shipped,
+/// Services pointed along the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_at_rest_reads_no_rollout_nor_service_and_a_change_is_read_afresh() {
+    use kulta_apisim::faults::Verb;
+    use std::time::Duration;
+    let cluster = paused_canary_cluster().await;
+    let mut options = options(None, None);
+    options.settings.resync = Duration::from_millis(400);
+    let operator = start_operator(&cluster, options).await;
+    cluster.settled().await;
+    let reads_since = |since: u64, resource: &str| {
+        cluster
+            .sim
+            .request_log()
+            .iter()
+            .filter(|r| r.seq > since && r.verb == Verb::Get && r.resource == resource)
+            .count()
+    };
+    let cached = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|line| line.starts_with("kulta_rollout_reads_total{source=\"index\"}"))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
+    };
+    // Let the echo of the last status write reach the cache, then watch the resyncs.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let since = cluster.sim.request_log().last().map_or(0, |r| r.seq);
+    let from_cache = cached(&operator.telemetry.encode().unwrap());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let resyncs = cached(&operator.telemetry.encode().unwrap()) - from_cache;
+    assert!(resyncs >= 5, "{resyncs} reconciles from the cache in 3 s");
+    assert_eq!(reads_since(since, "rollouts"), 0, "Rollout reads at rest");
+    assert_eq!(reads_since(since, "services"), 0, "Service reads at rest");
+    let routes = reads_since(since, "httproutes") as u64;
+    assert!(
+        routes <= resyncs + 1,
+        "{routes} route reads in {resyncs} resyncs"
+    );
+
+    let v2 = cluster.ship("web:2").await;
+    promote_at_pause(&cluster).await;
+    cluster.stable_on(&v2).await;
+    assert_eq!(
+        cluster.selects("web-stable").await.as_deref(),
+        Some(v2.as_str())
+    );
+    assert_eq!(
+        cluster.selects("web-canary").await.as_deref(),
+        Some(v2.as_str())
+    );
+    operator.stop().await;
+}

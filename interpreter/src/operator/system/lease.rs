@@ -24,15 +24,28 @@ use crate::operator::time::{from_timestamp, micro};
 /// so a leader whose renewals fail stops writing at that instant even if the loop is stuck.
 #[derive(Clone)]
 pub struct Leader {
-    acting_until: Arc<Mutex<Option<Instant>>>,
+    acting: Arc<Mutex<Acting>>,
     changes: watch::Sender<bool>,
+}
+
+/// Leadership held until `until`, in its `term`-th stretch.
+#[derive(Default)]
+struct Acting {
+    until: Option<Instant>,
+    term: u64,
+}
+
+impl Acting {
+    fn now(&self) -> bool {
+        self.until.is_some_and(|until| Instant::now() < until)
+    }
 }
 
 impl Leader {
     /// A controller that is not (yet) leader.
     pub fn new() -> Self {
         Leader {
-            acting_until: Arc::new(Mutex::new(None)),
+            acting: Arc::new(Mutex::new(Acting::default())),
             changes: watch::Sender::new(false),
         }
     }
@@ -48,14 +61,25 @@ impl Leader {
 
     /// Whether mutating effects may be executed now.
     pub fn acting(&self) -> bool {
-        let until = self.acting_until.lock().map(|guard| *guard).unwrap_or(None);
-        until.is_some_and(|until| Instant::now() < until)
+        self.acting.lock().is_ok_and(|acting| acting.now())
+    }
+
+    /// The stretch of leadership held now, if any. It changes each time leadership is gained
+    /// after a gap (lost, expired or never held), so what was learnt while leading before —
+    /// such as which version of a Rollout is the newest — is not trusted after another
+    /// leader may have acted.
+    pub fn term(&self) -> Option<u64> {
+        let acting = self.acting.lock().ok()?;
+        acting.now().then_some(acting.term)
     }
 
     /// Become leader until `until`, or stop at once (`None`).
     fn set(&self, until: Option<Instant>) {
-        if let Ok(mut guard) = self.acting_until.lock() {
-            *guard = until;
+        if let Ok(mut acting) = self.acting.lock() {
+            if until.is_some() && !acting.now() {
+                acting.term = acting.term.wrapping_add(1);
+            }
+            acting.until = until;
         }
         let leading = until.is_some();
         self.changes.send_if_modified(|current| {
@@ -273,5 +297,33 @@ async fn execute(
                 .map(drop)
         }
         LeaseEffect::RequeueAfter { .. } => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leadership_gained_after_any_gap_is_a_new_term_and_renewals_keep_it() {
+        let leader = Leader::new();
+        assert_eq!(leader.term(), None);
+        leader.set(Some(Instant::now() + Duration::from_secs(10)));
+        let first = leader.term();
+        assert!(first.is_some());
+        leader.set(Some(Instant::now() + Duration::from_secs(20)));
+        assert_eq!(leader.term(), first, "a renewal");
+        leader.set(None);
+        assert_eq!(leader.term(), None, "lost");
+        leader.set(Some(Instant::now() + Duration::from_secs(10)));
+        let second = leader.term();
+        assert!(second.is_some() && second != first, "gained again");
+        // Expired without a word from the lease loop (a process stopped past its deadline).
+        leader.set(Some(Instant::now() + Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(leader.term(), None);
+        leader.set(Some(Instant::now() + Duration::from_secs(10)));
+        let third = leader.term();
+        assert!(third.is_some() && third != second, "gained after expiring");
     }
 }
