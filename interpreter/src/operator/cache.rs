@@ -56,23 +56,58 @@ impl Owned {
             self.0.remove(at);
         }
     }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// ReplicaSets by owner uid.
 type ByOwner = BTreeMap<String, Owned>;
 
+/// A map kept from a watch: changes applied as they come; a re-list built aside and swapped in
+/// whole when it ends, so that what it no longer lists is dropped. Trusted once synced.
 #[derive(Default)]
-struct Index {
-    by_owner: ByOwner,
+pub struct Mirror<M> {
+    /// What the watch shows.
+    pub shown: M,
     /// Restart buffer between `Init` and `InitDone`.
-    pending: Option<ByOwner>,
-    synced: bool,
+    relist: Option<M>,
+    /// A first list has completed.
+    pub synced: bool,
+}
+
+impl<M: Default> Mirror<M> {
+    /// Apply one watch event with `insert` (an object added or changed) and `remove`.
+    pub fn apply<K>(
+        &mut self,
+        event: &Event<K>,
+        insert: impl Fn(&mut M, &K),
+        remove: impl Fn(&mut M, &K),
+    ) {
+        match event {
+            Event::Apply(object) => insert(&mut self.shown, object),
+            Event::Delete(object) => remove(&mut self.shown, object),
+            Event::Init => self.relist = Some(M::default()),
+            Event::InitApply(object) => {
+                if let Some(relist) = self.relist.as_mut() {
+                    insert(relist, object);
+                }
+            }
+            Event::InitDone => {
+                if let Some(relist) = self.relist.take() {
+                    self.shown = relist;
+                }
+                self.synced = true;
+            }
+        }
+    }
 }
 
 /// The index of one watched scope.
 #[derive(Default)]
 pub struct ReplicaSetIndex {
-    index: Mutex<Index>,
+    index: Mutex<Mirror<ByOwner>>,
     /// Reconciles waiting for an owner's ReplicaSets, woken only by that owner's events (a
     /// single notifier would wake every waiting reconcile on every event).
     waiting: Mutex<BTreeMap<String, Arc<Notify>>>,
@@ -96,7 +131,7 @@ fn remove(map: &mut ByOwner, rs: &ReplicaSet) {
     for owner in owners(rs) {
         if let Some(sets) = map.get_mut(owner) {
             sets.remove(&name);
-            if sets.0.is_empty() {
+            if sets.is_empty() {
                 map.remove(owner);
             }
         }
@@ -114,22 +149,7 @@ impl ReplicaSetIndex {
             Event::InitApply(_) => Some(Vec::new()),
             Event::Init | Event::InitDone => None,
         };
-        match event {
-            Event::Apply(rs) => insert(&mut index.by_owner, rs),
-            Event::Delete(rs) => remove(&mut index.by_owner, rs),
-            Event::Init => index.pending = Some(BTreeMap::new()),
-            Event::InitApply(rs) => {
-                if let Some(pending) = index.pending.as_mut() {
-                    insert(pending, rs);
-                }
-            }
-            Event::InitDone => {
-                if let Some(pending) = index.pending.take() {
-                    index.by_owner = pending;
-                }
-                index.synced = true;
-            }
-        }
+        index.apply(event, insert, remove);
         drop(index);
         let Ok(waiting) = self.waiting.lock() else {
             return;
@@ -156,7 +176,7 @@ impl ReplicaSetIndex {
         if !index.synced {
             return None;
         }
-        let sets = index.by_owner.get(uid);
+        let sets = index.shown.get(uid);
         let met = expected.iter().all(|(name, expect)| {
             let seen = sets.and_then(|sets| sets.get(name));
             match expect {

@@ -135,16 +135,12 @@ impl Context {
 
     /// The ReplicaSet index that covers a namespace.
     pub fn index_for(&self, namespace: &str) -> Option<&Arc<ReplicaSetIndex>> {
-        self.indexes
-            .get(&Some(namespace.to_string()))
-            .or_else(|| self.indexes.get(&None))
+        covering(&self.indexes, namespace)
     }
 
     /// The Service index that covers a namespace.
     pub fn service_index_for(&self, namespace: &str) -> Option<&Arc<ServiceIndex>> {
-        self.service_indexes
-            .get(&Some(namespace.to_string()))
-            .or_else(|| self.service_indexes.get(&None))
+        covering(&self.service_indexes, namespace)
     }
 
     /// Work on a rollout's entry under the lock; `fallback` if the lock is poisoned.
@@ -200,10 +196,10 @@ impl Context {
         });
     }
 
-    /// What the Service index must show for this rollout's Services.
-    pub fn expected_services(&self, namespace: &str, rollout: &str) -> BTreeMap<String, Seen> {
-        self.with_pending(namespace, rollout, BTreeMap::new(), |entry| {
-            entry.services.clone()
+    /// What the Service index must show for one of this rollout's Services, if anything.
+    pub fn expected_service(&self, namespace: &str, rollout: &str, service: &str) -> Option<Seen> {
+        self.with_pending(namespace, rollout, None, |entry| {
+            entry.services.get(service).cloned()
         })
     }
 
@@ -335,6 +331,13 @@ impl Context {
             sink.forget(namespace, name);
         }
     }
+}
+
+/// The entry of a per-scope map that covers a namespace: its own scope, else all namespaces.
+fn covering<'a, T>(by_scope: &'a BTreeMap<Option<String>, T>, namespace: &str) -> Option<&'a T> {
+    by_scope
+        .get(&Some(namespace.to_string()))
+        .or_else(|| by_scope.get(&None))
 }
 
 /// Exponential backoff for retries. Transient failures (an API that is busy, slow or raced

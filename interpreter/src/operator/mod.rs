@@ -328,6 +328,26 @@ where
     }
 }
 
+/// A watch whose every event feeds an index before the objects it touched go on to wake
+/// their Rollouts, so that a reconcile woken by a change already finds it in the index.
+fn feeding<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    index: impl Fn(&watcher::Event<K>) + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher::watcher(api, config)
+        .default_backoff()
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                index(event);
+            }
+        })
+        .touched_objects()
+}
+
 async fn controller(
     client: Client,
     namespace: Option<String>,
@@ -344,17 +364,11 @@ async fn controller(
     }
     // One watch of ReplicaSets feeds the index first, then wakes the owner.
     let index = ctx.indexes.get(&namespace).cloned().unwrap_or_default();
-    let replica_sets = watcher::watcher(
+    let replica_sets = feeding(
         scoped::<ReplicaSet>(&client, scope),
         watcher::Config::default().labels(POD_TEMPLATE_HASH_LABEL),
-    )
-    .default_backoff()
-    .inspect(move |event| {
-        if let Ok(event) = event {
-            index.apply(event);
-        }
-    })
-    .touched_objects();
+        move |event| index.apply(event),
+    );
     // The Rollout watch is the controller's own, trimmed of what no decision reads (the
     // cache holds every Rollout), and seen here first so that the objects each Rollout names
     // are indexed, and a deleted Rollout's per-rollout state (metric series, trace file,
@@ -394,17 +408,11 @@ async fn controller(
         .get(&namespace)
         .cloned()
         .unwrap_or_default();
-    let service_events = watcher::watcher(
+    let service_events = feeding(
         scoped::<Service>(&client, scope),
         watcher::Config::default(),
-    )
-    .default_backoff()
-    .inspect(move |event| {
-        if let Ok(event) = event {
-            service_index.apply(event);
-        }
-    })
-    .touched_objects();
+        move |event| service_index.apply(event),
+    );
     controller = controller.watches_stream(service_events, move |service: Service| {
         services(service.namespace(), service.name_any())
     });

@@ -146,10 +146,9 @@ async fn service(
     rollout: &str,
     service: &str,
 ) -> Result<service::Seen, OperatorError> {
-    let expected = ctx.expected_services(namespace, rollout);
-    let expected = expected.get(service);
+    let expected = ctx.expected_service(namespace, rollout, service);
     if let Some(index) = ctx.service_index_for(namespace)
-        && let Some(seen) = index.seen(namespace, service, expected)
+        && let Some(seen) = index.seen(namespace, service, expected.as_ref())
     {
         if expected.is_some() {
             ctx.service_seen(namespace, rollout, service);

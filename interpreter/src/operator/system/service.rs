@@ -11,6 +11,7 @@ use kube::{Api, ResourceExt};
 use kulta::{FOREIGN_HASH_LABELS, ObservedService, POD_TEMPLATE_HASH_LABEL};
 use serde_json::{Map, Value};
 
+use crate::operator::cache::Mirror;
 use crate::operator::execute::patch_params;
 
 /// Add (or change) the pod-template hash in the Service's selector; the user's other selector
@@ -73,65 +74,45 @@ impl Seen {
     }
 }
 
-/// Services by (namespace, name).
+/// Services by (namespace, name): the revision each selects, if any.
 type Services = BTreeMap<(String, String), Option<String>>;
-
-#[derive(Default)]
-struct Shown {
-    by_name: Services,
-    /// Restart buffer between `Init` and `InitDone`.
-    pending: Option<Services>,
-    synced: bool,
-}
 
 /// The Services of one watched scope as its watch shows them: only which revision each
 /// selects, a few dozen bytes a Service. A reconcile reads its Services here, unless the index
 /// does not yet show what the controller itself last wrote (then it reads the API).
 #[derive(Default)]
 pub struct ServiceIndex {
-    shown: Mutex<Shown>,
+    mirror: Mutex<Mirror<Services>>,
+}
+
+fn key(service: &Service) -> (String, String) {
+    (service.namespace().unwrap_or_default(), service.name_any())
 }
 
 impl ServiceIndex {
     /// Apply one watch event.
     pub fn apply(&self, event: &Event<Service>) {
-        let Ok(mut shown) = self.shown.lock() else {
-            return;
-        };
-        let key = |service: &Service| (service.namespace().unwrap_or_default(), service.name_any());
-        match event {
-            Event::Apply(service) => {
-                shown.by_name.insert(key(service), selected(service));
-            }
-            Event::Delete(service) => {
-                shown.by_name.remove(&key(service));
-            }
-            Event::Init => shown.pending = Some(Services::new()),
-            Event::InitApply(service) => {
-                if let Some(pending) = shown.pending.as_mut() {
-                    pending.insert(key(service), selected(service));
-                }
-            }
-            Event::InitDone => {
-                if let Some(pending) = shown.pending.take() {
-                    shown.by_name = pending;
-                }
-                shown.synced = true;
-            }
+        if let Ok(mut mirror) = self.mirror.lock() {
+            mirror.apply(
+                event,
+                |shown, service| {
+                    shown.insert(key(service), selected(service));
+                },
+                |shown, service| {
+                    shown.remove(&key(service));
+                },
+            );
         }
     }
 
     /// The Service as the index shows it, if the index has synced and shows `expected` (when
     /// given); `None` when it cannot tell.
     pub fn seen(&self, namespace: &str, name: &str, expected: Option<&Seen>) -> Option<Seen> {
-        let shown = self.shown.lock().ok()?;
-        if !shown.synced {
+        let mirror = self.mirror.lock().ok()?;
+        if !mirror.synced {
             return None;
         }
-        let seen = match shown
-            .by_name
-            .get(&(namespace.to_string(), name.to_string()))
-        {
+        let seen = match mirror.shown.get(&(namespace.to_string(), name.to_string())) {
             Some(revision) => Seen::Selects(revision.clone()),
             None => Seen::Absent,
         };
