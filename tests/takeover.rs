@@ -144,6 +144,45 @@ fn scale_down_on_success_waits_for_completion_and_never_leaves_it_alone() {
 }
 
 #[test]
+fn scale_down_on_success_keeps_what_a_replicas_raise_leaves_uncovered() {
+    let spec = referencing(Spec::simple().replicas(4).build(), ScaleDown::OnSuccess);
+    let mut sim = over_deployment(spec);
+    // The Deployment cannot be scaled until the Rollout has completed and been raised.
+    sim.world.failures.push(kulta::sim::FailureWindow {
+        kind: kulta::EffectKind::Deployment,
+        from: sim.world.now,
+        until: sim.world.now + chrono::TimeDelta::seconds(60),
+    });
+    sim.run_for(50);
+    assert_eq!(sim.status.phase, Some(Phase::Completed));
+    assert_eq!(deployment_replicas(&sim), 4);
+    sim.world.default_pods = kulta::sim::PodBehaviour::ReadyAfter(chrono::TimeDelta::seconds(30));
+    sim.edit(|spec| spec.replicas = 8);
+    sim.run_for(20);
+    // 4 of 8 Rollout pods may be ready; the Deployment keeps its share of the other 4.
+    for record in &sim.records {
+        let ready: i32 = record
+            .observations
+            .replica_sets
+            .iter()
+            .map(|rs| rs.ready_replicas.min(rs.replicas))
+            .sum();
+        let wanted = record.spec.replicas.max(1);
+        for effect in &record.effects {
+            if let Effect::ScaleDeployment { replicas, .. } = effect {
+                assert!(
+                    i64::from(*replicas) * i64::from(wanted)
+                        >= 4 * i64::from(wanted - ready.min(wanted)),
+                    "Deployment scaled to {replicas} with {ready} of {wanted} Rollout pods ready"
+                );
+            }
+        }
+    }
+    sim.run_for(60);
+    assert_eq!(deployment_replicas(&sim), 0, "down once all 8 are ready");
+}
+
+#[test]
 fn a_missing_deployment_is_an_invalid_spec_naming_it_and_changes_nothing() {
     let spec = referencing(Spec::simple().build(), ScaleDown::OnSuccess);
     let obs = world(&spec, healthy).observe();

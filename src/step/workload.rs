@@ -55,34 +55,40 @@ pub(crate) fn deployment_floor(at_takeover: i32, replicas: i32, available: i32) 
     i32::try_from(floor).unwrap_or(i32::MAX)
 }
 
-/// The replicas the Deployment should have now, if it should change.
+/// The replicas the Deployment should have now, if it should change. It never goes below
+/// what the Rollout's available pods leave uncovered: `onsuccess` waits for completion and
+/// then for the pods a later replicas raise asks for, `progressively` follows them all along.
 pub(crate) fn scale(cx: &Cx<'_>, reference: &WorkloadRef) -> Option<Effect> {
     let workload = cx.obs.workload.as_ref()?;
     let at_takeover = cx.status.workload_replicas.unwrap_or(workload.replicas);
+    let stable = cx.status.stable_revision.as_deref();
+    let available = cx
+        .replica_set(stable)
+        .map_or(0, |rs| rs.available_replicas.min(rs.replicas));
+    let uncovered = deployment_floor(at_takeover, cx.plan.replicas, available);
     let wanted = match reference.scale_down {
         ScaleDown::Never => return None,
         ScaleDown::OnSuccess => {
             if cx.status.phase != Some(Phase::Completed) {
                 return None;
             }
-            0
+            uncovered
         }
         ScaleDown::Progressively => {
-            let stable = cx.status.stable_revision.as_deref();
-            let available = cx
-                .replica_set(stable)
-                .map_or(0, |rs| rs.available_replicas.min(rs.replicas));
-            let wanted = deployment_floor(at_takeover, cx.plan.replicas, available);
-            // Down as the Rollout's pods come up; back up only when its first revision failed.
+            // Back up only when the Rollout's first revision failed.
             let first_failed =
                 cx.phase() == Some(Phase::Failed) && cx.status.canary_revision.is_none();
-            if wanted > workload.replicas && !first_failed {
-                return None;
+            if uncovered > workload.replicas && first_failed {
+                return Some(Effect::ScaleDeployment {
+                    name: workload.name.clone(),
+                    replicas: uncovered,
+                });
             }
-            wanted
+            uncovered
         }
     };
-    (wanted != workload.replicas).then(|| Effect::ScaleDeployment {
+    // Otherwise down only: a Deployment already below the floor is not scaled back up.
+    (wanted < workload.replicas).then(|| Effect::ScaleDeployment {
         name: workload.name.clone(),
         replicas: wanted,
     })
