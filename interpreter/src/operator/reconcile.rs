@@ -22,11 +22,22 @@ const AGAIN_SOON: Duration = Duration::from_millis(10);
 
 /// Reconcile one Rollout on a task of its own: kube-runtime drives every reconcile future
 /// from one task, so without this all reconciles (and the watches feeding the index) would
-/// share one core.
+/// share one core. The task lives no longer than the controller that waits for it: an
+/// operator that is killed (its controller task aborted) leaves no reconcile running on.
 pub async fn reconcile(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, OperatorError> {
-    tokio::spawn(reconcile_here(object, ctx))
+    let mut task = AbortOnDrop(tokio::spawn(reconcile_here(object, ctx)));
+    (&mut task.0)
         .await
         .map_err(|error| OperatorError::Task(error.to_string()))?
+}
+
+/// A spawned task aborted when whoever waits for it stops waiting.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, OperatorError> {

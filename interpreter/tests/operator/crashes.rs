@@ -712,3 +712,36 @@ async fn a_simple_rolling_update_survives_a_kill_after_any_write() {
 async fn a_simple_rolling_update_arrives_while_a_sixth_of_requests_fail() {
     arrives_while_requests_fail(Scenario::SimpleRolling).await;
 }
+
+/// A killed operator is gone at once: no reconcile it had started goes on after it. (One that
+/// did would not be a crash, and would fight the next operator with what it decided before.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_operator_leaves_no_reconcile_writing() {
+    let cluster = Cluster::start().await;
+    cluster
+        .rollout(
+            4,
+            "web:1",
+            canary(false, json!([{"setWeight": 50}]), json!({})),
+        )
+        .await;
+    cluster.sim.freeze_writes_after(1);
+    let doomed = start_operator(&cluster, options(None, None)).await;
+    eventually("a write to meet the freeze", LIMIT, || async {
+        match cluster.sim.frozen_writes() {
+            0 => Err("none yet".to_string()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    doomed.kill();
+    cluster.sim.clear_faults();
+    let writes = cluster.sim.writes();
+    // The frozen write's caller gives up after 3 s; a reconcile still running goes on then.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        cluster.sim.writes(),
+        writes,
+        "writes arrived after the operator was killed"
+    );
+}
