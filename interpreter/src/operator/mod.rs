@@ -3,6 +3,7 @@
 //! the effects; a lease loop drives [`kulta::lease_step`] so that only the leader acts.
 
 pub mod cache;
+pub mod cached;
 pub mod context;
 pub mod error;
 pub mod execute;
@@ -377,22 +378,21 @@ async fn controller(
     let references = Arc::new(References::default());
     let indexing = Arc::clone(&references);
     let forgetting = Arc::clone(&ctx);
-    let rollout_events = reflector(
-        writer,
-        watcher::watcher(scoped::<Rollout>(&client, scope), rollouts).modify(cache::trim),
-    )
-    .default_backoff()
-    .inspect(move |event| {
-        let Ok(event) = event else { return };
-        indexing.apply(event);
-        if let watcher::Event::Delete(rollout) = event {
-            forgetting.forget_rollout(
-                &rollout.namespace().unwrap_or_default(),
-                &rollout.name_any(),
-            );
-        }
-    })
-    .applied_objects();
+    let watched = watcher::watcher(scoped::<Rollout>(&client, scope), rollouts)
+        .inspect(move |event| {
+            let Ok(event) = event else { return };
+            indexing.apply(event);
+            if let watcher::Event::Delete(rollout) = event {
+                forgetting.forget_rollout(
+                    &rollout.namespace().unwrap_or_default(),
+                    &rollout.name_any(),
+                );
+            }
+        })
+        .map(|event| event.map(cached::compact));
+    let rollout_events = reflector(writer, watched)
+        .default_backoff()
+        .applied_objects();
     let mut controller = Controller::for_stream(rollout_events, store).owns_stream(replica_sets);
     // An object a Rollout names wakes that Rollout.
     let naming = |kind: Kind| {
@@ -441,7 +441,9 @@ async fn controller(
                 (Err(_), _) => false,
             };
             std::future::ready(match woken {
-                Ok((ns, name)) if within => Some(ObjectRef::<Rollout>::new(&name).within(&ns)),
+                Ok((ns, name)) if within => {
+                    Some(ObjectRef::<cached::CachedRollout>::new(&name).within(&ns))
+                }
                 _ => None,
             })
         });

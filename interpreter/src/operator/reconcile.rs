@@ -8,6 +8,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use kulta::{Rollout, RolloutStatus};
 
+use super::cached::CachedRollout;
 use super::context::{Context, backoff};
 use super::error::{OperatorError, is_conflict};
 use super::execute;
@@ -24,7 +25,10 @@ const AGAIN_SOON: Duration = Duration::from_millis(10);
 /// from one task, so without this all reconciles (and the watches feeding the index) would
 /// share one core. The task lives no longer than the controller that waits for it: an
 /// operator that is killed (its controller task aborted) leaves no reconcile running on.
-pub async fn reconcile(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, OperatorError> {
+pub async fn reconcile(
+    object: Arc<CachedRollout>,
+    ctx: Arc<Context>,
+) -> Result<Action, OperatorError> {
     let mut task = AbortOnDrop(tokio::spawn(reconcile_here(object, ctx)));
     (&mut task.0)
         .await
@@ -40,7 +44,10 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, OperatorError> {
+async fn reconcile_here(
+    object: Arc<CachedRollout>,
+    ctx: Arc<Context>,
+) -> Result<Action, OperatorError> {
     if !ctx.leader.acting() {
         return Ok(Action::await_change());
     }
@@ -65,9 +72,13 @@ async fn reconcile_here(object: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     // controller last read or wrote in this term of leadership (a resync at rest reads
     // nothing); otherwise it is read afresh.
     let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
-    let rollout = if ctx.is_newest(&namespace, &name, object.resource_version().as_deref()) {
+    let cached = ctx
+        .is_newest(&namespace, &name, object.resource_version().as_deref())
+        .then(|| object.rollout())
+        .flatten();
+    let rollout = if let Some(rollout) = cached {
         ctx.telemetry.rollout_read(ReadFrom::Index);
-        object
+        Arc::new(rollout)
     } else {
         let Some(rollout) = super::observe::read(|| api.get_opt(&name)).await? else {
             ctx.forget_rollout(&namespace, &name);
@@ -175,7 +186,11 @@ async fn write_status(
 
 /// A reconcile that could not observe or write: count it, say so on the Rollout, and retry
 /// with exponential backoff.
-pub fn error_policy(object: Arc<Rollout>, error: &OperatorError, ctx: Arc<Context>) -> Action {
+pub fn error_policy(
+    object: Arc<CachedRollout>,
+    error: &OperatorError,
+    ctx: Arc<Context>,
+) -> Action {
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
     ctx.telemetry.reconcile_failed(error.metric_label());

@@ -135,7 +135,10 @@ impl References {
     }
 
     /// The Rollouts that name this object.
-    pub fn naming(&self, kind: Kind, namespace: &str, name: &str) -> Vec<ObjectRef<Rollout>> {
+    pub fn naming<K>(&self, kind: Kind, namespace: &str, name: &str) -> Vec<ObjectRef<K>>
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
         let key = (kind, namespace.to_string(), name.to_string());
         let Ok(maps) = self.maps.lock() else {
             return Vec::new();
@@ -192,18 +195,19 @@ mod tests {
         references.apply(&Event::InitApply(routed("web", "shared-stable")));
         references.apply(&Event::InitApply(routed("api", "shared-stable")));
         references.apply(&Event::InitDone);
-        let services = |name: &str| names(references.naming(Kind::Service, "shop", name));
+        let services =
+            |name: &str| names(references.naming::<Rollout>(Kind::Service, "shop", name));
         assert_eq!(services("shared-stable"), ["api", "web"]);
         assert_eq!(services("web-canary"), ["web"]);
         assert!(services("other").is_empty());
         // The route is named in its own namespace.
         assert_eq!(
-            names(references.naming(Kind::HttpRoute, "gateways", "edge")),
+            names(references.naming::<Rollout>(Kind::HttpRoute, "gateways", "edge")),
             ["api", "web"]
         );
         assert!(
             references
-                .naming(Kind::HttpRoute, "shop", "edge")
+                .naming::<Rollout>(Kind::HttpRoute, "shop", "edge")
                 .is_empty()
         );
 
@@ -235,7 +239,7 @@ mod tests {
         .unwrap();
         references.apply(&Event::Apply(broken));
         assert_eq!(
-            names(references.naming(Kind::Deployment, "shop", "web")),
+            names(references.naming::<Rollout>(Kind::Deployment, "shop", "web")),
             ["web"]
         );
     }
