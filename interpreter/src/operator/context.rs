@@ -207,6 +207,10 @@ impl Context {
     pub fn service_seen(&self, namespace: &str, rollout: &str, service: &str) {
         self.with_pending(namespace, rollout, (), |entry| {
             entry.services.remove(service);
+            if entry.services.is_empty() {
+                // An emptied map keeps its node (half a KiB); a settled rollout keeps none.
+                entry.services = BTreeMap::new();
+            }
         });
     }
 

@@ -12,6 +12,7 @@ pub mod observe;
 pub mod reconcile;
 pub mod record;
 pub mod references;
+pub mod resync;
 pub mod system;
 pub mod telemetry;
 pub mod time;
@@ -393,7 +394,10 @@ async fn controller(
     let rollout_events = reflector(writer, watched)
         .default_backoff()
         .applied_objects();
-    let mut controller = Controller::for_stream(rollout_events, store).owns_stream(replica_sets);
+    let resyncs = resync::resyncs(store.clone(), ctx.settings.resync);
+    let mut controller = Controller::for_stream(rollout_events, store)
+        .owns_stream(replica_sets)
+        .reconcile_on(resyncs);
     // An object a Rollout names wakes that Rollout.
     let naming = |kind: Kind| {
         let references = Arc::clone(&references);

@@ -141,10 +141,13 @@ async fn reconcile_here(
         effects = effects.len(),
         "reconciled"
     );
-    let resync = spread(ctx.settings.resync, &namespace, &name);
-    let mut requeue = executed.requeue.unwrap_or(resync).min(resync);
+    // The resync (operator/resync.rs) comes back to every rollout; a timer is kept only for
+    // what `step` asked for, a retry and a rollout waiting on the cluster.
+    let mut requeue = executed.requeue;
     if failures > 0 {
-        requeue = requeue.min(backoff(failures, transient));
+        requeue = Some(requeue.map_or(backoff(failures, transient), |r| {
+            r.min(backoff(failures, transient))
+        }));
     }
     // A rollout waiting on the cluster is looked at again soon even if no watch event comes
     // (watches break; a blip at a step boundary must not cost minutes).
@@ -153,21 +156,9 @@ async fn reconcile_here(
         .as_ref()
         .is_some_and(|w| w.resolved_at.is_none())
     {
-        requeue = requeue.min(WAITING_RECHECK);
+        requeue = Some(requeue.map_or(WAITING_RECHECK, |r| r.min(WAITING_RECHECK)));
     }
-    Ok(Action::requeue(requeue))
-}
-
-/// A rollout's own resync period: between 3/4 and all of `resync`, fixed per rollout (a hash
-/// of its name), so that rollouts that converged together do not all resync in one burst.
-fn spread(resync: Duration, namespace: &str, name: &str) -> Duration {
-    use std::hash::Hasher;
-    let mut hasher = fnv::FnvHasher::default();
-    hasher.write(namespace.as_bytes());
-    hasher.write(&[0]);
-    hasher.write(name.as_bytes());
-    let share = u32::try_from(hasher.finish() % 1024).unwrap_or(0);
-    resync.mul_f64(0.75 + 0.25 * f64::from(share) / 1024.0)
+    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
 /// Write the whole status with the `resourceVersion` it was decided from; the Rollout as
@@ -220,29 +211,5 @@ fn reason_of(error: &OperatorError) -> &'static str {
     match error {
         OperatorError::Kube(error) => super::error::kube_cause(error).reason(),
         _ => "ReconcileFailed",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resyncs_spread_over_the_last_quarter_of_the_period_and_stay_put_per_rollout() {
-        let resync = Duration::from_secs(300);
-        let periods: Vec<Duration> = (0..1000)
-            .map(|n| spread(resync, "shop", &format!("web-{n}")))
-            .collect();
-        assert!(periods.iter().all(|p| *p >= resync * 3 / 4 && *p <= resync));
-        let earliest = periods.iter().min().copied().unwrap_or_default();
-        let latest = periods.iter().max().copied().unwrap_or_default();
-        assert!(
-            latest - earliest > Duration::from_secs(60),
-            "{earliest:?}..{latest:?}"
-        );
-        assert_eq!(
-            spread(resync, "shop", "web-1"),
-            spread(resync, "shop", "web-1")
-        );
     }
 }
