@@ -108,6 +108,9 @@ pub struct Options {
     pub settings: Settings,
 }
 
+/// How long a graceful stop waits for the reconciles in flight.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
 /// A started operator.
 pub struct Running {
     /// Where the probes and metrics are served.
@@ -125,10 +128,17 @@ pub struct Running {
 
 impl Running {
     /// Stop gracefully: finish the reconciles in flight, then release the lease.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
-        if let Err(error) = self.controllers.await {
-            tracing::warn!(%error, "controller task ended abnormally");
+        // A reconcile stuck past the grace is cut short, as a crash would (each step is safe
+        // to be interrupted): a stop never waits forever.
+        match tokio::time::timeout(STOP_GRACE, &mut self.controllers).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "controller task ended abnormally"),
+            Err(_) => {
+                tracing::warn!(grace = ?STOP_GRACE, "reconciles still running after the stop grace; cut short");
+                self.controllers.abort();
+            }
         }
         // The reconciles are done: deliver what they queued, within the drain grace.
         if let Some((stop, worker)) = self.sink {
