@@ -49,12 +49,7 @@ impl CachedRollout {
         let body = match serde_json::to_string(&body) {
             Ok(json) => Some(json.into_boxed_str()),
             Err(error) => {
-                tracing::warn!(
-                    namespace = ?rollout.metadata.namespace,
-                    rollout = ?rollout.metadata.name,
-                    %error,
-                    "cannot keep this Rollout's spec in the cache; each reconcile reads it afresh"
-                );
+                uncached(&rollout.metadata, &error);
                 None
             }
         };
@@ -69,12 +64,7 @@ impl CachedRollout {
         let body: Body = match serde_json::from_str(self.body.as_deref()?) {
             Ok(body) => body,
             Err(error) => {
-                tracing::warn!(
-                    namespace = ?self.metadata.namespace,
-                    rollout = ?self.metadata.name,
-                    %error,
-                    "the cached Rollout does not parse back; reading it afresh"
-                );
+                uncached(&self.metadata, &error);
                 return None;
             }
         };
@@ -84,6 +74,17 @@ impl CachedRollout {
             status: body.status,
         })
     }
+}
+
+/// Say that a Rollout's spec and status could not go through the cache (written or read
+/// back): its reconciles read it from the API instead.
+fn uncached(metadata: &ObjectMeta, error: &serde_json::Error) {
+    tracing::warn!(
+        namespace = ?metadata.namespace,
+        rollout = ?metadata.name,
+        %error,
+        "this Rollout's spec and status do not go through the cache; reconciles read it afresh"
+    );
 }
 
 /// A watch event of Rollouts as the cache keeps them.

@@ -145,9 +145,7 @@ async fn reconcile_here(
     // what `step` asked for, a retry and a rollout waiting on the cluster.
     let mut requeue = executed.requeue;
     if failures > 0 {
-        requeue = Some(requeue.map_or(backoff(failures, transient), |r| {
-            r.min(backoff(failures, transient))
-        }));
+        requeue = sooner(requeue, backoff(failures, transient));
     }
     // A rollout waiting on the cluster is looked at again soon even if no watch event comes
     // (watches break; a blip at a step boundary must not cost minutes).
@@ -156,9 +154,14 @@ async fn reconcile_here(
         .as_ref()
         .is_some_and(|w| w.resolved_at.is_none())
     {
-        requeue = Some(requeue.map_or(WAITING_RECHECK, |r| r.min(WAITING_RECHECK)));
+        requeue = sooner(requeue, WAITING_RECHECK);
     }
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// The earlier of a wake-up, if any, and `after`.
+fn sooner(requeue: Option<Duration>, after: Duration) -> Option<Duration> {
+    Some(requeue.map_or(after, |r| r.min(after)))
 }
 
 /// Write the whole status with the `resourceVersion` it was decided from; the Rollout as

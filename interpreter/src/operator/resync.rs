@@ -7,7 +7,7 @@ use std::hash::Hasher;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use kube::ResourceExt;
+use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio_stream::wrappers::IntervalStream;
 
@@ -63,13 +63,10 @@ pub fn resyncs(
             .state()
             .iter()
             .filter(|rollout| {
-                let namespace = rollout.namespace().unwrap_or_default();
-                due(
-                    period,
-                    from,
-                    to,
-                    offset(period, &namespace, &rollout.name_any()),
-                )
+                let meta = rollout.meta();
+                let namespace = meta.namespace.as_deref().unwrap_or_default();
+                let name = meta.name.as_deref().unwrap_or_default();
+                due(period, from, to, offset(period, namespace, name))
             })
             .map(|rollout| ObjectRef::from_obj(rollout.as_ref()))
             .collect();
