@@ -2,7 +2,7 @@
 
 mod support;
 
-use kulta::effect::{CdEventKind, Effect};
+use kulta::effect::{CdEventKind, Effect, EventType};
 use kulta::sim::PodBehaviour;
 use kulta::status::{ConditionStatus, ConditionType, Phase};
 use kulta::{MetricValue, RequestAction};
@@ -613,4 +613,52 @@ fn weights_applied_to_the_route_are_reasserted_after_drift() {
     sim.settle();
     assert_eq!(sim.world.weight_of(STABLE_SVC), Some(70));
     assert_eq!(sim.world.weight_of(CANARY_SVC), Some(30));
+}
+
+#[test]
+fn each_decision_tells_its_transitions_in_one_normal_event_named_after_the_weightiest() {
+    let mut sim = deployed(
+        Spec::canary_without_routing(vec![set_weight(25), pause(), set_weight(50), pause()])
+            .replicas(2)
+            .build(),
+    );
+    ship_v2(&mut sim);
+    sim.run_for(60);
+    assert_eq!(sim.status.current_weight, 25);
+    let promoted_at = sim.records.len();
+    sim.request(request(RequestAction::Promote, "p1"));
+    sim.run_for(60);
+    assert_eq!(sim.status.current_weight, 50);
+    assert_eq!(sim.status.current_step_index, Some(3));
+    for record in &sim.records {
+        let normal = record
+            .effects
+            .iter()
+            .filter(|e| matches!(e, Effect::RecordEvent(ev) if ev.type_ == EventType::Normal))
+            .count();
+        assert!(
+            normal <= 1,
+            "one Normal Event per decision: {:?}",
+            record.effects
+        );
+    }
+    // The weight step (25 -> 50, with its pods already ready) is one decision: the promote,
+    // the pause completed, the weight moved, the step completed and the next pause, in order,
+    // under the request's reason.
+    let told: Vec<_> = sim.records[promoted_at..]
+        .iter()
+        .flat_map(|record| &record.effects)
+        .filter_map(|effect| match effect {
+            Effect::RecordEvent(event) => Some((event.reason.as_str(), event.message.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        told,
+        vec![(
+            "RolloutPromoted",
+            "promoted by request; step 1 (pause) completed; canary weight 25 -> 50; \
+             step 2 (setWeight 50) completed; paused at step 3 until promoted"
+        )]
+    );
 }

@@ -249,13 +249,13 @@ fn handle_request(cx: &mut Cx<'_>, plan: &CanaryPlan, action: RequestAction) {
                 analysis::accept(run);
             }
             cx.progressing();
+            cx.event(EventType::Normal, reason::PROMOTED, "promoted by request");
             if gate_inconclusive || !background_inconclusive {
                 let index = step_index(cx);
                 if index < plan.steps.len() {
                     advance_step(cx, plan);
                 }
             }
-            cx.event(EventType::Normal, reason::PROMOTED, "promoted by request");
         }
         RequestAction::PromoteFull => {
             cx.promote_fully();

@@ -302,6 +302,9 @@ impl<'a> Cx<'a> {
         self.status.observed_weight = traffic::observed_canary_weight(&self);
         let mut effects = world::effects(&self, &desired);
         self.update_conditions_and_counts();
+        // The rollout's transitions are one story; a failure to act and its recovery are
+        // Events of their own.
+        self.events = report::one_normal_event(std::mem::take(&mut self.events));
         self.report_effect_errors();
         effects.extend(self.queries.into_iter().map(Effect::QueryMetric));
         effects.extend(self.events.into_iter().map(Effect::RecordEvent));

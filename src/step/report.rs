@@ -7,6 +7,55 @@ use crate::status::{ConditionStatus, ConditionType, Phase};
 
 use super::{Cx, saturating_sum};
 
+/// One Normal Event per decision: a weight step that completes a pause, moves the weight and
+/// pauses again is one story, told once. Its note tells every transition in order; its reason is
+/// the weightiest of them ([`weight`]), so that a completion reads `RolloutCompleted` however
+/// it was reached. Each Warning stays an Event of its own, where the first Normal one would
+/// have been.
+pub(super) fn one_normal_event(events: Vec<KubeEvent>) -> Vec<KubeEvent> {
+    let mut folded: Vec<KubeEvent> = Vec::with_capacity(events.len().min(2));
+    let mut normal: Option<usize> = None;
+    for event in events {
+        let first = normal.and_then(|at| folded.get_mut(at));
+        match (event.type_, first) {
+            (EventType::Normal, Some(story)) => {
+                story.message.push_str("; ");
+                story.message.push_str(&event.message);
+                if weight(&event.reason) > weight(&story.reason) {
+                    story.reason = event.reason;
+                }
+            }
+            (EventType::Normal, None) => {
+                normal = Some(folded.len());
+                folded.push(event);
+            }
+            (EventType::Warning, _) => folded.push(event),
+        }
+    }
+    folded
+}
+
+/// How much a transition weighs in a decision's story: an outcome over the revision it
+/// concerns, a request over what it set off, traffic moving over the pause that follows it,
+/// a pause over the step completed on the way.
+fn weight(why: &str) -> u8 {
+    match why {
+        reason::COMPLETED | reason::ROLLOUT_FAILED | reason::ABORTED => 7,
+        reason::INITIAL_REVISION
+        | reason::ADOPTED
+        | reason::NEW_REVISION
+        | reason::SUPERSEDED
+        | reason::REVERTED_TO_STABLE
+        | reason::REVISION_NAME_COLLISION => 6,
+        reason::PROMOTED | reason::RESUMED | reason::RETRIED | reason::REQUEST_IGNORED => 5,
+        reason::WEIGHT_CHANGED | reason::ACTIVE_SWITCHED => 4,
+        reason::ANALYSIS_PASSED | reason::ANALYSIS_INCONCLUSIVE => 3,
+        reason::PAUSED_BY_STEP | reason::PAUSED_BY_USER => 2,
+        reason::STEP_COMPLETED => 1,
+        _ => 0,
+    }
+}
+
 impl Cx<'_> {
     /// Say what failed at the last attempt; the failed effects are decided again from what is
     /// observed, so they are retried on every reconcile. An Event goes out when the story

@@ -9,7 +9,7 @@ fn a_recorded_operator_trace_replays_without_divergence() {
     let ran = kulta(&["replay", "--verify", arg(&trace)]);
     assert_eq!(ran.code, Some(0), "{}", ran.text());
     assert!(
-        ran.stdout.ends_with("34 steps, no divergence\n"),
+        ran.stdout.ends_with("37 steps, no divergence\n"),
         "{}",
         ran.text()
     );
