@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use kulta_apisim::faults::Verb;
+use kulta_apisim::faults::{Fault, FaultRule, Verb};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -119,6 +119,80 @@ async fn scale_down_on_success_keeps_the_deployment_until_the_rollout_completes(
     let operator = start_operator(&cluster, options(None, None)).await;
     let seen = completes_without_a_gap(&cluster).await;
     assert_eq!(seen, [4, 0], "kept at 4, then 0 at once");
+    operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_down_on_success_keeps_what_a_replicas_raise_leaves_uncovered() {
+    let cluster = Cluster::start().await;
+    cluster.deployment(1, "web:1").await;
+    cluster
+        .rollout_over_deployment(1, "onsuccess", json!({"simple": {}}))
+        .await;
+    // Every write to the Deployment fails: the Rollout completes but cannot scale it down.
+    cluster.sim.inject(FaultRule::new(
+        Some(Verb::Patch),
+        Some("deployments"),
+        Fault::Fail(500),
+    ));
+    let operator = start_operator(&cluster, options(None, None)).await;
+    let stable = cluster.settled().await.stable_revision.unwrap();
+    eventually("a failed scale-down of the Deployment", LIMIT, || async {
+        let failed = cluster
+            .sim
+            .request_counts()
+            .get(&(Verb::Patch, "deployments".to_string(), 500))
+            .copied()
+            .unwrap_or(0);
+        if failed > 0 {
+            Ok(())
+        } else {
+            Err("none yet".into())
+        }
+    })
+    .await;
+    assert_eq!(deployment_replicas(&cluster).await, 1);
+    // 1 -> 2 while the Deployment still runs its pod; the new pod takes 3 s to be ready.
+    cluster.sim.set_ready_after(Duration::from_secs(3));
+    let patch = json!({"spec": {"replicas": 2}});
+    cluster
+        .rollouts()
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    cluster.replicas_become(&[(&stable, 2)]).await;
+    cluster.sim.clear_faults();
+    // From now on the Deployment can be scaled: it keeps its pod while the Rollout has 1 of 2
+    // available, and goes to 0 once both are. Bounded: at most 400 polls (10 s and more).
+    let mut seen = Vec::new();
+    let mut kept_while_uncovered = false;
+    for _ in 0..400 {
+        let deployment = deployment_replicas(&cluster).await;
+        let available = rollout_available(&cluster).await;
+        assert!(
+            deployment + available >= 2,
+            "the Deployment was scaled to {deployment} with {available} of 2 Rollout pods available"
+        );
+        kept_while_uncovered |= available < 2 && deployment > 0;
+        if seen.last() != Some(&deployment) {
+            seen.push(deployment);
+        }
+        if deployment == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        seen,
+        [1, 0],
+        "kept at 1, then 0 once both pods are available"
+    );
+    assert!(
+        kept_while_uncovered,
+        "the check saw the Rollout's second pod not yet available"
+    );
+    assert_eq!(rollout_available(&cluster).await, 2);
+    assert_eq!(cluster.status().await.phase, Some(kulta::Phase::Completed));
     operator.stop().await;
 }
 
