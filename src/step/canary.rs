@@ -14,7 +14,7 @@ use crate::status::{AnalysisKind, AnalysisPhase, Phase};
 use crate::validate::{CanaryPlan, StepPlan};
 
 use super::analysis;
-use super::route::DesiredRoute;
+use super::route::{DesiredRoute, RouteParts};
 use super::strategy::Strategy;
 use super::{Cx, Desired, pods_for};
 
@@ -483,8 +483,7 @@ fn settle_weight(cx: &mut Cx<'_>, plan: &CanaryPlan) -> bool {
 fn route_carries(cx: &Cx<'_>, plan: &CanaryPlan, weight: i32) -> bool {
     plan.routing.as_ref().is_none_or(|routing| {
         let header = active_header_route(cx, plan);
-        DesiredRoute::new(routing, &cx.obs.rollout.namespace, weight, header)
-            .observed(cx.obs.http_route.as_ref())
+        RouteParts::new(routing, weight, header).observed(cx.obs.http_route.as_ref())
     })
 }
 

@@ -26,16 +26,18 @@ pub(crate) fn settle(
 ) -> (String, u32, Option<KubeEvent>) {
     let mut count = prior.collision_count;
     let mut revision = template_revision(&spec.template, count);
+    let name_taken = |error: &&crate::observations::EffectError| {
+        error.kind == EffectKind::ReplicaSet && error.cause == ErrorCause::NameTaken
+    };
     let refused = |revision: &str| {
-        let target = format!(
-            "ReplicaSet {}",
-            replica_set_name(&obs.rollout.name, revision)
-        );
-        obs.effect_errors.iter().any(|error| {
-            error.kind == EffectKind::ReplicaSet
-                && error.cause == ErrorCause::NameTaken
-                && error.target == target
-        })
+        let mut taken = obs.effect_errors.iter().filter(name_taken).peekable();
+        taken.peek().is_some() && {
+            let target = format!(
+                "ReplicaSet {}",
+                replica_set_name(&obs.rollout.name, revision)
+            );
+            taken.any(|error| error.target == target)
+        }
     };
     let spec_changed = prior.observed_generation != Some(obs.rollout.generation);
     if !spec_changed && !refused(&revision) {

@@ -106,20 +106,20 @@ impl Cx<'_> {
     pub(super) fn update_conditions_and_counts(&mut self) {
         let now = self.obs.now;
         let replica_sets = &self.obs.replica_sets;
-        let shipped = self
-            .status
-            .canary_revision
-            .clone()
-            .or_else(|| self.status.stable_revision.clone());
         let status = &mut self.status;
-        status.replicas = saturating_sum(replica_sets.iter().map(|rs| rs.replicas));
-        status.ready_replicas = saturating_sum(replica_sets.iter().map(|rs| rs.ready_replicas));
-        status.updated_replicas = saturating_sum(
+        let shipped = status
+            .canary_revision
+            .as_deref()
+            .or(status.stable_revision.as_deref());
+        let updated = saturating_sum(
             replica_sets
                 .iter()
-                .filter(|rs| Some(&rs.revision) == shipped.as_ref())
+                .filter(|rs| Some(rs.revision.as_str()) == shipped)
                 .map(|rs| rs.replicas),
         );
+        status.replicas = saturating_sum(replica_sets.iter().map(|rs| rs.replicas));
+        status.ready_replicas = saturating_sum(replica_sets.iter().map(|rs| rs.ready_replicas));
+        status.updated_replicas = updated;
         status.selector = Some(crate::validate::selector_string(&self.spec.selector));
         let (paused, why) = if status.phase != Some(Phase::Paused) {
             (ConditionStatus::False, reason::NOT_PAUSED)
